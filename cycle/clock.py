@@ -111,9 +111,7 @@ def zone(tz_name: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(tz_name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise BadInput(
-            f"unknown time zone '{tz_name}'", hint="use an IANA name such as Europe/Stockholm"
-        ) from None
+        raise BadInput(f"unknown time zone '{tz_name}'", hint="use an IANA name such as Europe/Stockholm") from None
 
 
 def _as_utc(moment: dt.datetime) -> dt.datetime:

@@ -1,0 +1,124 @@
+"""Engines, units of work and the schema check.
+
+SQLite is the embedded default: WAL so readers never block the writer, a busy
+timeout so writers queue instead of failing, foreign keys on, and write
+transactions that start with `BEGIN IMMEDIATE`. Python's sqlite3 driver begins
+transactions lazily, so a read-then-write transaction would otherwise take the
+write lock only at its first write: two such transactions can then both read the
+old state, and the loser fails with "database is locked" regardless of the busy
+timeout. Taking the lock up front makes every write transaction serial.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from cycle.clock import Clock, SystemClock
+from cycle.errors import BadInput, SchemaMissing, StaleState
+
+# The Alembic head this code expects; a unit test keeps it equal to the shipped migrations.
+SCHEMA_REVISION = "0001"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_URL = "sqlite:///arshjul.db"
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DB-API objects
+        # Hand transaction control to SQLAlchemy's "begin" event below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):  # noqa: ANN001
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    try:
+        if is_sqlite(url):
+            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _configure_sqlite(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as err:  # URL parsing and missing drivers raise several types
+        raise BadInput(f"cannot use database URL '{url}': {err}") from err
+
+
+class Database:
+    """The composition root's handle on storage and time: units of work plus the clock."""
+
+    def __init__(self, url: str = DEFAULT_URL, clock: Clock | None = None, engine: Engine | None = None):
+        self.url = url
+        self.engine = engine or make_engine(url)
+        self.clock = clock or SystemClock()
+        self.sqlite = self.engine.dialect.name == "sqlite"
+        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
+        self._write = sessionmaker(bind=writer, expire_on_commit=False)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """One write transaction: commit on success, roll back on any exception."""
+        with _translated_errors(), self._write() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with _translated_errors(), self._read() as session, session.begin():
+            yield session
+
+    def require_schema(self) -> None:
+        """Refuse to work on a database that `arshjul init` has not brought up to date."""
+        found = schema_revision(self.engine)
+        if found == SCHEMA_REVISION:
+            return
+        where = self.url.split("@")[-1]
+        if found is None:
+            raise SchemaMissing(f"the database {where} has no arshjul schema", "run `arshjul init` first")
+        raise SchemaMissing(
+            f"the database {where} has schema revision {found}, this arshjul expects {SCHEMA_REVISION}",
+            "run `arshjul init` to upgrade it",
+        )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except OperationalError:
+        return None
+    except DBAPIError as err:  # PostgreSQL: undefined table
+        if "alembic_version" in str(err):
+            return None
+        raise
+
+
+@contextlib.contextmanager
+def _translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except StaleDataError as err:
+        raise StaleState(
+            "the state has moved: someone else changed it at the same moment",
+            "check `arshjul status` and try again if it still applies",
+        ) from err

@@ -1,0 +1,151 @@
+"""The transition log: appending hash-chained entries and querying them.
+
+Each entry's hash is SHA-256 over a canonical serialisation of its fields and the
+previous entry's hash. Appends lock the single chain-head row, so concurrent
+writers queue there and never fork the chain; the lock is held only from the
+append to the commit of the transaction that made the change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cycle.models import LogEntry, LogHead
+
+GENESIS_HASH = "0" * 64
+LOG_FIELDS = (
+    "seq", "at", "actor", "cycle", "stage", "input", "unit", "event",
+    "from_state", "to_state", "comment", "ref", "detail", "prev_hash",
+)  # fmt: skip
+LOG_COLUMNS = [getattr(LogEntry, name) for name in LOG_FIELDS] + [LogEntry.hash]
+
+
+def format_at(at: dt.datetime) -> str:
+    """UTC, microseconds, `Z`: one spelling, so the hash never depends on the driver."""
+    return at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical(values: Iterable) -> bytes:
+    """The bytes that are hashed: a compact JSON array in LOG_FIELDS order."""
+    return json.dumps(list(values), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def entry_hash(values: Iterable) -> str:
+    return hashlib.sha256(canonical(values)).hexdigest()
+
+
+def row_values(row) -> list:
+    """LOG_FIELDS values of a stored row (ORM object or Core row), `at` in canonical form."""
+    values = [getattr(row, name) for name in LOG_FIELDS]
+    values[1] = format_at(values[1])
+    return values
+
+
+@dataclass(frozen=True)
+class Event:
+    """What happened, before it gets its place in the chain."""
+
+    event: str
+    cycle: str | None = None
+    stage: str | None = None
+    input: str | None = None
+    unit: str | None = None
+    from_state: str | None = None
+    to_state: str | None = None
+    comment: str | None = None
+    ref: str | None = None
+    detail: str | None = None
+
+
+def append(session: Session, actor: str, at: dt.datetime, event: Event) -> LogEntry:
+    """Chain one entry onto the log inside the caller's transaction."""
+    head = session.execute(select(LogHead).where(LogHead.id == 1).with_for_update()).scalar_one()
+    at = at.astimezone(dt.UTC).replace(tzinfo=None)
+    entry = LogEntry(
+        seq=head.seq + 1, at=at, actor=actor, cycle=event.cycle, stage=event.stage,
+        input=event.input, unit=event.unit, event=event.event, from_state=event.from_state,
+        to_state=event.to_state, comment=event.comment, ref=event.ref, detail=event.detail,
+        prev_hash=head.hash,
+    )  # fmt: skip
+    entry.hash = entry_hash(row_values(entry))
+    head.seq, head.hash = entry.seq, entry.hash
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def detail_json(data: dict) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def as_dict(row) -> dict:
+    """The contract's JSON shape of one entry."""
+    data = {name: getattr(row, name) for name in LOG_FIELDS if name != "detail"}
+    data["at"] = format_at(row.at)
+    data["hash"] = row.hash
+    detail = row.detail
+    data["detail"] = json.loads(detail) if detail else None
+    return data
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    cycle: str | None = None
+    stage: str | None = None
+    input: str | None = None
+    unit: str | None = None
+    actor: str | None = None
+    event: str | None = None
+    since: dt.date | None = None  # inclusive, UTC date
+    until: dt.date | None = None  # inclusive, UTC date
+    limit: int | None = None  # the newest N, still printed oldest first
+
+
+def query(session: Session, flt: LogFilter) -> list:
+    """Entries matching every given filter, oldest first."""
+    stmt = select(*LOG_COLUMNS)
+    for name in ("cycle", "stage", "input", "unit", "actor", "event"):
+        value = getattr(flt, name)
+        if value is not None:
+            stmt = stmt.where(getattr(LogEntry, name) == value)
+    if flt.since is not None:
+        stmt = stmt.where(LogEntry.at >= dt.datetime.combine(flt.since, dt.time()))
+    if flt.until is not None:
+        stmt = stmt.where(LogEntry.at < dt.datetime.combine(flt.until + dt.timedelta(days=1), dt.time()))
+    if flt.limit is not None:
+        newest = session.execute(stmt.order_by(LogEntry.seq.desc()).limit(flt.limit)).all()
+        return newest[::-1]
+    return session.execute(stmt.order_by(LogEntry.seq)).all()
+
+
+def count_by_event(session: Session, since: dt.date, until: dt.date) -> dict[str, int]:
+    start = dt.datetime.combine(since, dt.time())
+    end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time())
+    stmt = (
+        select(LogEntry.event, func.count())
+        .where(LogEntry.at >= start, LogEntry.at < end)
+        .group_by(LogEntry.event)
+        .order_by(LogEntry.event)
+    )
+    return dict(session.execute(stmt).all())
+
+
+def latest(session: Session, **where) -> LogEntry | None:
+    """The newest entry whose columns equal `where` (None matches NULL)."""
+    stmt = select(LogEntry)
+    for name, value in where.items():
+        column = getattr(LogEntry, name)
+        stmt = stmt.where(column.is_(None) if value is None else column == value)
+    return session.execute(stmt.order_by(LogEntry.seq.desc()).limit(1)).scalar_one_or_none()
+
+
+def head(session: Session) -> tuple[int, str]:
+    row = session.execute(select(LogHead.seq, LogHead.hash).where(LogHead.id == 1)).one()
+    return row.seq, row.hash

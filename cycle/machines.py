@@ -1,0 +1,220 @@
+"""The stage and input state machines, one shared `transitions.Machine` per kind.
+
+The machines are built once at import, hold no models and have no
+`to_<state>()` shortcuts (`auto_transitions=False`). A row is driven by calling
+`machine.events[trigger].trigger(row, attempt=...)`: `transitions` reads and
+writes the row's mapped `state` column directly, so no per-row `add_model` (which
+costs memory per object and resets the state to `initial`) is ever needed.
+
+Guards raise a `Refused` that names what blocks instead of returning False, so
+the person acting learns why. They run inside the caller's transaction; if
+anything raises after the state attribute changed, the transaction's rollback
+restores the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from transitions import EventData, Machine
+
+from cycle import blockers, log, people
+from cycle.errors import FourEyes, Refused, WrongState
+from cycle.models import InputItem, InputState, Person, Stage, StageState
+
+
+@dataclass
+class Attempt:
+    """One person's attempt at one action, as the guards see it."""
+
+    session: Session
+    actor: Person
+    comment: str | None = None
+    contributors: dict = field(default_factory=dict)
+
+
+def _attempt(event: EventData) -> Attempt:
+    return event.kwargs["attempt"]
+
+
+def _stage_label(stage: Stage) -> str:
+    return f"stage '{stage.key}' of {stage.cycle_id}"
+
+
+def _input_label(item: InputItem) -> str:
+    return f"input '{item.key}' from unit '{item.unit_key}' to stage '{item.stage.key}'"
+
+
+# --- guards shared by both kinds -------------------------------------------------
+
+
+def comment_given(event: EventData) -> bool:
+    if (_attempt(event).comment or "").strip():
+        return True
+    raise Refused("a return needs a comment (-m TEXT) that says what to change")
+
+
+def _not_the_submitter(event: EventData, **where) -> bool:
+    attempt = _attempt(event)
+    submitted = log.latest(attempt.session, event="submit", **where)
+    if submitted is None or submitted.actor != attempt.actor.username:
+        return True
+    what = f"input '{where['input']}' of unit '{where['unit']}'" if where["input"] else f"stage '{where['stage']}'"
+    raise FourEyes(
+        f"{attempt.actor.username} submitted {what} and may not also decide on it (four-eyes rule)",
+        "another approver must approve or return it",
+    )
+
+
+# --- stage guards ----------------------------------------------------------------
+
+
+def stage_owner_acts(event: EventData) -> bool:
+    stage: Stage = event.model
+    doing = f"{event.event.name} {_stage_label(stage)}"
+    people.require(_attempt(event).actor, "owner", stage.owner_unit, doing)
+    return True
+
+
+def stage_decider_acts(event: EventData) -> bool:
+    stage: Stage = event.model
+    doing = f"{event.event.name} {_stage_label(stage)}"
+    people.require(_attempt(event).actor, "approver", stage.decided_by_unit, doing)
+    return True
+
+
+def predecessors_done(event: EventData) -> bool:
+    stage: Stage = event.model
+    if not stage.after:
+        return True
+    session = _attempt(event).session
+    siblings = session.execute(
+        select(Stage).where(Stage.cycle_id == stage.cycle_id, Stage.definition_key.in_(stage.after))
+    ).scalars()
+    waiting = blockers.unfinished_predecessors(stage, siblings)
+    if not waiting:
+        return True
+    lines = blockers.summarise([blockers.describe_predecessor(s) for s in waiting])
+    raise Refused(
+        f"{_stage_label(stage)} cannot open before the stages it comes after are approved or closed: "
+        + "; ".join(lines)
+    )
+
+
+def required_inputs_approved(event: EventData) -> bool:
+    stage: Stage = event.model
+    session = _attempt(event).session
+    inputs = session.execute(select(InputItem).where(InputItem.stage_id == stage.id)).scalars()
+    waiting = blockers.unapproved_inputs(inputs)
+    if not waiting:
+        return True
+    who = _role_holders(session, waiting)
+    lines = blockers.summarise([blockers.describe_input(i, who) for i in waiting])
+    raise Refused(
+        f"{_stage_label(stage)} cannot be submitted: {len(waiting)} required input(s) not approved",
+        "\n".join(lines),
+    )
+
+
+def _role_holders(session: Session, items: list[InputItem]) -> dict[tuple[str, str], list[str]]:
+    wanted = {("contributor", i.unit_key) for i in items} | {("approver", i.approved_by_unit) for i in items}
+    return {(role, unit): people.holders(session, role, unit) for role, unit in wanted}
+
+
+def stage_not_submitter(event: EventData) -> bool:
+    stage: Stage = event.model
+    return _not_the_submitter(event, cycle=stage.cycle_id, stage=stage.key, input=None, unit=None)
+
+
+# --- input guards ----------------------------------------------------------------
+
+
+def contributor_acts(event: EventData) -> bool:
+    item: InputItem = event.model
+    people.require(_attempt(event).actor, "contributor", item.unit_key, f"submit {_input_label(item)}")
+    return True
+
+
+def stage_is_open(event: EventData) -> bool:
+    item: InputItem = event.model
+    if item.stage.state == StageState.OPEN.value:
+        return True
+    raise Refused(f"{_input_label(item)} can be submitted only while the stage is open; it is {item.stage.state}")
+
+
+def input_approver_acts(event: EventData) -> bool:
+    item: InputItem = event.model
+    doing = f"{event.event.name} {_input_label(item)}"
+    people.require(_attempt(event).actor, "approver", item.approved_by_unit, doing)
+    return True
+
+
+def input_not_submitter(event: EventData) -> bool:
+    item: InputItem = event.model
+    return _not_the_submitter(
+        event, cycle=item.stage.cycle_id, stage=item.stage.key, input=item.key, unit=item.unit_key
+    )
+
+
+# --- the machines ----------------------------------------------------------------
+
+S, IS = StageState, InputState
+
+STAGE_TRANSITIONS = [
+    {"trigger": "open", "source": S.PENDING, "dest": S.OPEN, "conditions": [stage_owner_acts, predecessors_done]},
+    {"trigger": "submit", "source": S.OPEN, "dest": S.SUBMITTED,
+     "conditions": [stage_owner_acts, required_inputs_approved]},
+    {"trigger": "approve", "source": S.SUBMITTED, "dest": S.APPROVED,
+     "conditions": [stage_decider_acts, stage_not_submitter]},
+    {"trigger": "return", "source": S.SUBMITTED, "dest": S.OPEN,
+     "conditions": [stage_decider_acts, stage_not_submitter, comment_given]},
+    {"trigger": "close", "source": S.APPROVED, "dest": S.CLOSED, "conditions": [stage_owner_acts]},
+]  # fmt: skip
+
+INPUT_TRANSITIONS = [
+    {"trigger": "submit", "source": [IS.MISSING, IS.RETURNED], "dest": IS.SUBMITTED,
+     "conditions": [contributor_acts, stage_is_open]},
+    {"trigger": "approve", "source": IS.SUBMITTED, "dest": IS.APPROVED,
+     "conditions": [input_approver_acts, input_not_submitter]},
+    {"trigger": "return", "source": IS.SUBMITTED, "dest": IS.RETURNED,
+     "conditions": [input_approver_acts, input_not_submitter, comment_given]},
+]  # fmt: skip
+
+
+def _build(states: type, transitions: list[dict], initial) -> Machine:
+    def plain(value):
+        return [plain(v) for v in value] if isinstance(value, list) else getattr(value, "value", value)
+
+    specs = [{k: plain(v) if k in ("source", "dest") else v for k, v in t.items()} for t in transitions]
+    return Machine(
+        model=None, states=[s.value for s in states], transitions=specs, initial=initial.value,
+        auto_transitions=False, send_event=True, model_attribute="state",
+    )  # fmt: skip
+
+
+STAGE_MACHINE = _build(StageState, STAGE_TRANSITIONS, S.PENDING)
+INPUT_MACHINE = _build(InputState, INPUT_TRANSITIONS, IS.MISSING)
+
+
+def arrows(machine: Machine) -> set[tuple[str, str, str]]:
+    """Every (source, trigger, destination) the machine allows."""
+    return {
+        (source, name, t.dest)
+        for name, event in machine.events.items()
+        for source, options in event.transitions.items()
+        for t in options
+    }
+
+
+def fire(machine: Machine, row: Stage | InputItem, trigger: str, attempt: Attempt, label: str) -> None:
+    """Move `row` along `trigger`, or raise what forbids it."""
+    event = machine.events.get(trigger)
+    if event is None:
+        raise WrongState(f"'{trigger}' is not an action on {label}")
+    if row.state not in event.transitions:
+        needed = " or ".join(sorted(event.transitions))
+        raise WrongState(f"{label} is {row.state}: {trigger} needs it {needed}")
+    if not event.trigger(row, attempt=attempt):
+        raise Refused(f"{trigger} of {label} was refused")
