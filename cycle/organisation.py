@@ -128,7 +128,7 @@ def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> int:
 
 
 def _add_meetings(session: Session, org: Organisation) -> int:
-    existing = set(session.execute(select(Meeting.unit_key, Meeting.date)).tuples())
+    existing = {tuple(row) for row in session.execute(select(Meeting.unit_key, Meeting.date))}
     new = sorted({(m.unit, m.date) for m in org.meetings} - existing)
     session.add_all(Meeting(unit_key=unit, date=day) for unit, day in new)
     return len(new)
