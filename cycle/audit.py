@@ -106,18 +106,19 @@ def _check_chain(session: Session, replay: _Replay, checkpoint: dict | None) -> 
     prev, expected_seq = log.GENESIS_HASH, 1
     sha256, canonical = hashlib.sha256, log.canonical
     stmt = select(*log.LOG_COLUMNS).order_by(LogEntry.seq).execution_options(yield_per=BATCH)
-    for row in session.execute(stmt):
-        values = log.row_values(row)
-        if row.seq != expected_seq:
-            raise _Broken(expected_seq, f"entry {expected_seq} is missing (the next one is {row.seq})")
-        if row.prev_hash != prev:
-            raise _Broken(row.seq, "its previous hash does not match the entry before it")
-        if sha256(canonical(values)).hexdigest() != row.hash:
-            raise _Broken(row.seq, "its content does not match its hash (the entry was altered)")
-        _replay_entry(row, replay)
-        if checkpoint and row.seq == checkpoint["entries"] and row.hash != checkpoint["head_hash"]:
-            raise _Broken(row.seq, "the log no longer extends the checkpoint: its entry here has another hash")
-        prev, expected_seq = row.hash, row.seq + 1
+    with session.execute(stmt) as result:  # closes the server-side cursor on an early exit
+        for row in result:
+            values = log.row_values(row)
+            if row.seq != expected_seq:
+                raise _Broken(expected_seq, f"entry {expected_seq} is missing (the next one is {row.seq})")
+            if row.prev_hash != prev:
+                raise _Broken(row.seq, "its previous hash does not match the entry before it")
+            if sha256(canonical(values)).hexdigest() != row.hash:
+                raise _Broken(row.seq, "its content does not match its hash (the entry was altered)")
+            _replay_entry(row, replay)
+            if checkpoint and row.seq == checkpoint["entries"] and row.hash != checkpoint["head_hash"]:
+                raise _Broken(row.seq, "the log no longer extends the checkpoint: its entry here has another hash")
+            prev, expected_seq = row.hash, row.seq + 1
     count = expected_seq - 1
     if checkpoint and count < checkpoint["entries"]:
         raise _Broken(count + 1, f"the log has {count} entries, fewer than the checkpoint's {checkpoint['entries']}")

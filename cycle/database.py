@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -89,7 +89,7 @@ class Database:
         found = schema_revision(self.engine)
         if found == SCHEMA_REVISION:
             return
-        where = self.url.split("@")[-1]
+        where = describe(self.url)
         if found is None:
             raise SchemaMissing(f"the database {where} has no arshjul schema", "run `arshjul init` first")
         raise SchemaMissing(
@@ -99,6 +99,14 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def describe(url: str) -> str:
+    """The database as a person would name it: the file, or the URL without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
 
 
 def schema_revision(engine: Engine) -> str | None:

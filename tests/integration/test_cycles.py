@@ -1,0 +1,110 @@
+"""Starting cycles: deadlines on working days, per-meeting stages, overlapping years, the organisation."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from cycle import actions, cycles, organisation
+from cycle.errors import MissingRole, NotFound, Refused
+from cycle.models import InputItem, LogEntry, Person, RoleGrant, Stage
+from tests.wheel import ORG, PEOPLE, WHEEL, started
+from workflows.definition import Organisation, PersonDef, RoleDef
+
+
+def stages_of(db, cycle_id: str) -> dict[str, Stage]:
+    with db.read() as s:
+        rows = s.execute(select(Stage).where(Stage.cycle_id == cycle_id)).scalars()
+        return {r.key: r for r in rows}
+
+
+def test_deadlines_fall_on_working_days(db):
+    cid = started(db)
+    stages = stages_of(db, cid)
+    # Y-12-25 in 2027: the 25th is juldagen and the 24th julafton, so the 23rd.
+    assert stages["analys"].deadline == dt.date(2027, 12, 23)
+    # Y-06-01 in 2027 is a Tuesday: unchanged.
+    assert stages["budget"].deadline == dt.date(2027, 6, 1)
+    with db.read() as s:
+        inputs = s.execute(select(InputItem.unit_key, InputItem.deadline)).all()
+    assert sorted(inputs) == [("bou", dt.date(2027, 12, 23)), ("soc", dt.date(2027, 12, 23))]
+
+
+def test_a_per_meeting_stage_has_one_instance_per_meeting_in_the_year(db):
+    cid = started(db)
+    meetings = {k: s for k, s in stages_of(db, cid).items() if s.definition_key == "ekrapport"}
+    assert sorted(meetings) == ["ekrapport@2027-02-10", "ekrapport@2027-04-14", "ekrapport@2027-09-22"]
+    # 7 days before Wednesday 2027-02-10 is Wednesday 2027-02-03.
+    assert meetings["ekrapport@2027-02-10"].deadline == dt.date(2027, 2, 3)
+    assert meetings["ekrapport@2027-02-10"].meeting_date == dt.date(2027, 2, 10)
+    assert actions.open_stage(db, "anna", cid, "ekrapport@2027-04-14").to_state == "open"
+
+
+def test_cycles_of_different_years_coexist_and_move_independently(db):
+    first = started(db, 2027)
+    second = cycles.start_cycle(db, "admin", WHEEL, 2028)
+    assert second.cycle == "test-2028"
+    assert [c["cycle"] for c in cycles.list_cycles(db)] == ["test-2027", "test-2028"]
+    actions.open_stage(db, "anna", "test-2028", "analys")
+    assert stages_of(db, first)["analys"].state == "pending"
+    assert stages_of(db, "test-2028")["analys"].state == "open"
+    assert sorted(stages_of(db, "test-2028")) == ["analys", "budget", "ekrapport@2028-02-09"]
+
+
+def test_a_cycle_starts_once(db):
+    started(db)
+    with pytest.raises(Refused, match="cycle test-2027 already exists"):
+        cycles.start_cycle(db, "admin", WHEEL, 2027)
+
+
+def test_only_an_admin_starts_a_cycle(db):
+    organisation.load_organisation(db, "admin", ORG)
+    with pytest.raises(MissingRole, match="anna may not start a cycle of test: it needs the role admin"):
+        cycles.start_cycle(db, "anna", WHEEL, 2027)
+
+
+def test_a_definition_naming_units_the_organisation_lacks_is_refused_whole(db):
+    small = Organisation(tuple(u for u in ORG.units if u.key != "soc"), PEOPLE[:3], (), source="small.yaml")
+    organisation.load_organisation(db, "admin", small)
+    with pytest.raises(NotFound, match="names units the organisation does not have: soc"):
+        cycles.start_cycle(db, "admin", WHEEL, 2027)
+    with db.read() as s:
+        assert s.execute(select(Stage)).first() is None
+
+
+def test_a_meeting_stage_without_meetings_warns(db):
+    organisation.load_organisation(db, "admin", ORG)
+    result = cycles.start_cycle(db, "admin", WHEEL, 2029)
+    assert result.warnings == ("stage 'ekrapport': unit 'ks' has no meetings in 2029",)
+
+
+def test_the_first_organisation_load_bootstraps_and_must_name_an_admin(db):
+    nobody_admin = Organisation(ORG.units, PEOPLE[1:], ORG.meetings, source="org.yaml")
+    with pytest.raises(Refused, match="must give someone the role admin"):
+        organisation.load_organisation(db, "whoever", nobody_admin)
+    loaded = organisation.load_organisation(db, "whoever", ORG)
+    assert loaded.bootstrap and loaded.people == len(PEOPLE)
+    with pytest.raises(MissingRole, match="anna may not load an organisation"):
+        organisation.load_organisation(db, "anna", ORG)
+
+
+def test_reloading_the_same_organisation_changes_nothing_and_logs_nothing(db):
+    organisation.load_organisation(db, "admin", ORG)
+    again = organisation.load_organisation(db, "admin", ORG)
+    assert not again.changed and again.seq is None
+    with db.read() as s:
+        assert s.execute(select(LogEntry.event)).scalars().all() == ["org_load"]
+
+
+def test_a_reload_revokes_roles_no_longer_listed(db):
+    organisation.load_organisation(db, "admin", ORG)
+    per = PersonDef("per", "Per Persson", "per@example.se", roles=(RoleDef("contributor", "bou"),))
+    people = tuple(per if p.username == "per" else p for p in PEOPLE)
+    loaded = organisation.load_organisation(db, "admin", Organisation(ORG.units, people, ORG.meetings))
+    assert loaded.grants == 2
+    with db.read() as s:
+        grants = s.execute(select(RoleGrant.role, RoleGrant.unit_key).where(RoleGrant.username == "per")).all()
+        assert [tuple(g) for g in grants] == [("contributor", "bou")]
+        assert s.get(Person, "per").email == "per@example.se"
