@@ -193,3 +193,68 @@ class LogHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, default=0)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class OutboxStatus(str, enum.Enum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """One rendered mail to one recipient: a digest of the reminder items enqueued together.
+
+    Written by `notifications`; the core only owns the schema. Times are naive UTC,
+    like the log's. A sender claims a row by setting `claimed_by` and `lease_until`;
+    a row still `sending` after its lease ran out belongs to whoever claims it next.
+    """
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient", "recipient", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # No foreign key to person: the outbox is history and must outlive org changes.
+    recipient: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    locale: Mapped[str] = mapped_column(String(8))
+    message_id: Mapped[str | None] = mapped_column(String(250), unique=True, nullable=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OutboxItem(Base):
+    """One reminder item for one recipient; its UNIQUE key makes enqueueing idempotent.
+
+    For a deadline reminder the key is (recipient, item, slot, deadline), so a moved
+    deadline starts a fresh series; for an event notice the slot is `event-<log seq>`
+    and the date of the event stands in for the deadline, so the key never changes.
+    """
+
+    __tablename__ = "outbox_item"
+    __table_args__ = (
+        UniqueConstraint("recipient", "item_key", "slot", "deadline", name="uq_outbox_item"),
+        Index("ix_outbox_item_outbox", "outbox_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox_message.id"))
+    recipient: Mapped[str] = mapped_column(String(64))
+    item_key: Mapped[str] = mapped_column(String(400))
+    slot: Mapped[str] = mapped_column(String(32))
+    deadline: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
