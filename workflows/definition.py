@@ -5,13 +5,18 @@ These are plain data: `workflows.loader` builds them from YAML, `cycle` consumes
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 STAGE_ROLES = ("owner", "contributor", "approver")
 GLOBAL_ROLES = ("auditor", "admin")
 ROLES = STAGE_ROLES + GLOBAL_ROLES
 LOCALES = ("sv", "en")
+# Fixed, because calendar.month_name follows the process locale.
+MONTHS = "January February March April May June July August September October November December".split()
+DEADLINE_RULE = re.compile(r"Y(?:([+-])(\d{1,2}))?-(\d{2})-(\d{2})")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,24 @@ class DeadlineRule:
     def __str__(self) -> str:
         offset = f"{self.year_offset:+d}" if self.year_offset else ""
         return f"Y{offset}-{self.month:02d}-{self.day:02d}"
+
+    @classmethod
+    def parse(cls, text: str) -> DeadlineRule:
+        """`Y-1-04-30` → DeadlineRule(-1, 4, 30); ValueError says what is wrong, in words."""
+        match = DEADLINE_RULE.fullmatch(text)
+        if not match:
+            raise ValueError(f"{text!r} is not a deadline rule (expected Y±N-MM-DD, e.g. Y-1-04-30)")
+        sign, years = match.group(1), int(match.group(2) or 0)
+        month, day = int(match.group(3)), int(match.group(4))
+        if not 1 <= month <= 12:
+            raise ValueError(f"month {month} is not a month (expected Y±N-MM-DD)")
+        if (month, day) == (2, 29):
+            year = text[: -len("-02-29")]
+            raise ValueError(f"{text} does not exist in every year; use {year}-02-28 or {year}-03-01")
+        last = calendar.monthrange(2001, month)[1]  # a common year: the rule must hold in every year
+        if not 1 <= day <= last:
+            raise ValueError(f"{MONTHS[month - 1]} has no day {day} (expected Y±N-MM-DD)")
+        return cls(-years if sign == "-" else years, month, day)
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,7 @@ class InputDef:
     deadline: DeadlineRule | None = None  # None: the stage's deadline
     required: bool = True
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,7 @@ class StageDef:
     per_meeting: str | None = None  # unit whose meetings each get an instance
     days_before_meeting: int = 0
     reminders: ReminderPolicy = field(default_factory=ReminderPolicy)
+    description: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,6 +97,7 @@ class Workflow:
     reminders: ReminderPolicy
     stages: tuple[StageDef, ...]
     source: str = "<memory>"
+    description: str = ""
 
     def stage(self, key: str) -> StageDef:
         for stage in self.stages:

@@ -308,9 +308,9 @@ def test_in_memory_data_is_checked_the_same_without_line_numbers():
     with pytest.raises(InvalidDefinition) as caught:
         parse_workflow(data, "inline")
     assert caught.value.problems == [
-        "stages[0].deadline: month 13 is not a month (expected Y±N-MM-DD)",
         "stages[0].owner: 'KS' is not a valid unit key: use lowercase letters a-z, digits and single hyphens"
         " (no å, ä, ö or spaces)",
+        "stages[0].deadline: month 13 is not a month (expected Y±N-MM-DD)",
     ]
     assert caught.value.lines()[0].startswith("inline: ")
 
