@@ -1,0 +1,916 @@
+"""arshjul's command line: parse, find out who acts, call one use case, render the result.
+
+The composition root is the group callback: it records the database URL and the acting
+person, and builds the `Database` only when a command first needs it, so `--help`
+and completion never connect. The core and the notifications are imported inside the
+commands that use them, which keeps `arshjul --help` free of SQLAlchemy, APScheduler,
+jinja2 and smtplib. Errors of the core (`ArshjulError`) become `Error:` lines on stderr
+and the contract's exit codes here, at the edge; anything else is a bug, reported in
+one line (exit 70) unless `--debug` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import io
+import json
+import os
+import re
+import sys
+import traceback
+
+import click
+
+from cycle.errors import ArshjulError, BadInput, LogAltered, UnknownPerson
+
+DEFAULT_DB = "sqlite:///arshjul.db"  # cycle.database.DEFAULT_URL, repeated so --help needs no SQLAlchemy
+DEFAULT_ZONE = "Europe/Stockholm"
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, neither a refusal (1) nor bad input (2)
+EVENTS = ("org_load", "cycle_start", "open", "submit", "approve", "return", "close", "deadline")
+LOG_KEYS = ("seq", "at", "actor", "cycle", "stage", "input", "unit", "event", "from_state", "to_state",
+            "comment", "ref", "prev_hash", "hash")  # fmt: skip
+PLAN_KEYS = ("to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason")
+STYLES = {"pending": {"dim": True}, "missing": {"fg": "yellow"}, "open": {"fg": "yellow"},
+          "returned": {"fg": "magenta"}, "submitted": {"fg": "cyan"}, "approved": {"fg": "green"},
+          "closed": {"fg": "green"}, "ok": {"fg": "green"}, "ALTERED": {"fg": "red", "bold": True}}  # fmt: skip
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+# --- the composition root and the edge ------------------------------------------
+
+
+class App:
+    """What the commands share: the database (built on first use) and the acting person."""
+
+    def __init__(self, url: str, user: str | None, debug: bool, clock=None):
+        self.url, self.user, self.debug, self.clock = url, user, debug, clock
+        self._db = None
+
+    def db(self, schema: bool = True):
+        if self._db is None:
+            from cycle.database import Database
+
+            self._db = Database(self.url, clock=self.clock)
+        if schema:
+            self._db.require_schema()
+        return self._db
+
+    @property
+    def actor(self) -> str:
+        if self.user:
+            return self.user
+        try:
+            return getpass.getuser()
+        except Exception as err:  # no login name (e.g. a container user without a passwd entry)
+            raise UnknownPerson(f"cannot tell who you are: {err}", "name yourself with --as or ARSHJUL_USER") from err
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class Failure(click.ClickException):
+    """An error for the user: every line on stderr starts with `Error:`."""
+
+    def __init__(self, lines: list[str], exit_code: int):
+        self.lines = [part for line in lines for part in str(line).splitlines() if part.strip()]
+        super().__init__("\n".join(self.lines))
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        prefix = _paint("Error:", {"fg": "red", "bold": True}, err=True)
+        for line in self.lines:
+            click.echo(f"{prefix} {line}", err=True)
+
+
+class ArshjulGroup(click.Group):
+    """The root group; turns exceptions into the contract's exit codes."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ArshjulError as err:
+            if _debugging(ctx):
+                traceback.print_exc()
+            raise Failure(err.lines(), err.exit_code) from err
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as err:
+            if _debugging(ctx):
+                raise
+            raise _unexpected(ctx, err) from err
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(getattr(ctx.obj, "debug", False) or ctx.params.get("debug"))
+
+
+def _unexpected(ctx: click.Context, err: Exception) -> Failure:
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc and isinstance(err, sqlalchemy_exc.OperationalError):
+        url = ctx.params.get("url", DEFAULT_DB)
+        return Failure([f"cannot use the database {_where(url)}: {getattr(err, 'orig', err)}"], 2)
+    return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)
+
+
+def _where(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
+
+
+def say(text: str) -> None:
+    """Talk (confirmations, notices) goes to stderr; stdout carries data."""
+    click.echo(text, err=True)
+
+
+# --- parameters ------------------------------------------------------------------
+
+
+class DateType(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, dt.date):
+            return value
+        from cycle.clock import parse_date
+
+        try:
+            return parse_date(value)
+        except BadInput as err:
+            self.fail(" ".join(err.lines()), param, ctx)
+
+
+DATE = DateType()
+
+
+def _completer(what: str):
+    """Complete cycle, stage, input or unit keys from the database; never raises."""
+
+    def complete(ctx: click.Context, param, incomplete: str) -> list[str]:
+        try:
+            return [n for n in _names(ctx, what) if n.startswith(incomplete)]
+        except Exception:  # completion must never break the shell
+            return []
+
+    return complete
+
+
+def _names(ctx: click.Context, what: str) -> list[str]:
+    from cycle.database import Database
+    from cycle.status import names
+
+    url = ctx.find_root().params.get("url") or DEFAULT_DB
+    if not _database_exists(url):
+        return []
+    params = {k: v for c in (ctx, ctx.parent) if c for k, v in c.params.items()}
+    db = Database(url)
+    try:
+        db.require_schema()
+        return names(db, what, params.get("cycle_id"), params.get("stage_key"), params.get("input_key"))
+    finally:
+        db.dispose()
+
+
+def _database_exists(url: str) -> bool:
+    """False for an SQLite file that is not there (connecting would create it)."""
+    if not url.startswith("sqlite"):
+        return True
+    path = url.partition(":///")[2].partition("?")[0]
+    return bool(path) and path != ":memory:" and os.path.isfile(path)
+
+
+def cycle_argument(f):
+    return click.argument("cycle_id", metavar="CYCLE", shell_complete=_completer("cycle"))(f)
+
+
+def stage_argument(f):
+    return click.argument("stage_key", metavar="STAGE", shell_complete=_completer("stage"))(f)
+
+
+def unit_option(f):
+    return click.option("--unit", required=True, shell_complete=_completer("unit"),
+                        help="The unit whose input it is (one input per unit in its `from` list).")(f)  # fmt: skip
+
+
+def comment_options(required: bool):
+    def decorate(f):
+        f = click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a diarienummer.")(f)
+        why = "Required: say what to change." if required else "Optional."
+        return click.option("-m", "--message", metavar="TEXT", required=required,
+                            help=f"A comment for the log and the people told. {why}")(f)  # fmt: skip
+
+    return decorate
+
+
+def output_options(*formats: str):
+    """The output option set every query command shares."""
+
+    def decorate(f):
+        f = click.option("--bom", is_flag=True, expose_value=False, envvar="ARSHJUL_CSV_BOM", show_envvar=True,
+                         callback=lambda ctx, _p, value: ctx.meta.__setitem__("bom", value),
+                         help="Start CSV with a UTF-8 byte-order mark, for Excel to show å, ä, ö.")(f)  # fmt: skip
+        return click.option("--format", "fmt", type=click.Choice(formats), default="table", show_default=True,
+                            help="table for people; the others for scripts (UTF-8, stable keys).")(f)  # fmt: skip
+
+    return decorate
+
+
+# --- rendering -------------------------------------------------------------------
+
+
+def _colour(err: bool = False) -> bool:
+    stream = sys.stderr if err else sys.stdout
+    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
+
+
+def _paint(text: str, style: dict | None, err: bool = False) -> str:
+    return click.style(text, **style) if style and _colour(err) else text
+
+
+def _tone(cell: str) -> dict | None:
+    if cell.endswith("overdue"):
+        return {"fg": "red", "bold": True}
+    return STYLES.get(cell.strip().split(":")[0])
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """Aligned columns for people; the last column is not padded."""
+    text_rows = [["" if v is None else str(v) for v in row] for row in [headers, *rows]]
+    widths = [max(len(r[i]) for r in text_rows) for i in range(len(headers))]
+    lines = []
+    for n, row in enumerate(text_rows):
+        cells = [c.ljust(w) if i < len(row) - 1 else c for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        styled = [_paint(c, {"bold": True} if n == 0 else _tone(c)) for c in cells]
+        lines.append("  ".join(styled).rstrip())
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def emit(fmt: str, data, columns=(), render=None) -> None:
+    """Write `data` (a list of dicts, or one dict for json) to stdout in `fmt`."""
+    if fmt == "table":
+        text = render(data) if render else table([c.upper() for c in columns],
+                                                 [[_cell(r.get(c)) for c in columns] for r in data])  # fmt: skip
+        if text:
+            click.echo(text)
+        return
+    if fmt == "json":
+        out = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    elif fmt == "ndjson":
+        out = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data)
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({c: _cell(r.get(c)) for c in columns} for r in data)
+        bom = click.get_current_context().meta.get("bom")
+        out = ("\ufeff" if bom else "") + buffer.getvalue()
+    # Bytes, so scripts get UTF-8 whatever the locale's encoding is.
+    sys.stdout.flush()
+    stream = click.get_binary_stream("stdout")
+    stream.write(out.encode("utf-8"))
+    stream.flush()
+
+
+def _days(days: int | None) -> str:
+    if days is None:
+        return ""
+    if days == 0:
+        return "due today"
+    return f"{days} d left" if days > 0 else f"{-days} d overdue"
+
+
+def _next_text(step: dict | None) -> str:
+    if not step:
+        return ""
+    who = ", ".join(step["people"]) or "nobody"
+    return f"{step['role']}s of {step['unit']} to {step['action']}: {who}"
+
+
+def _waiting(row: dict) -> str:
+    blocked = row.get("blocked_by") or []
+    if row.get("inputs") and row["state"] == "open" and blocked:
+        return f"{len(blocked)} input(s) not approved (below)"
+    return "; ".join(blocked) or _next_text(row.get("next"))
+
+
+def render_status(status: dict) -> str:
+    head = f"{status['cycle']}  {status['name']}  (today {status['today']}, {status['timezone']})"
+    rows = []
+    for stage in status["stages"]:
+        count = f"{stage['inputs_approved']}/{len(stage['inputs'])}" if stage["inputs"] else ""
+        rows.append([stage["key"], stage["state"], stage["deadline"], _days(stage["days_left"]), count,
+                     _waiting(stage)])  # fmt: skip
+        if stage["state"] in ("open", "submitted"):
+            for item in stage["inputs"]:
+                rows.append([f"  {item['key']} ({item['unit']})", item["state"], item["deadline"],
+                             _days(item["days_left"]), "", _waiting(item)])  # fmt: skip
+    headers = ["STAGE / INPUT (UNIT)", "STATE", "DEADLINE", "DUE", "INPUTS", "BLOCKED BY / NEXT"]
+    return head + "\n\n" + table(headers, rows)
+
+
+def status_rows(status: dict) -> list[dict]:
+    """One flat row per stage and per input, for CSV."""
+    rows = []
+    for stage in status["stages"]:
+        for item in [None, *stage["inputs"]]:
+            row = item or stage
+            rows.append({"cycle": status["cycle"], "stage": stage["key"], "input": item and item["key"],
+                         "unit": item and item["unit"], "name": row["name"], "state": row["state"],
+                         "deadline": row["deadline"], "days_left": row["days_left"],
+                         "blocked_by": row["blocked_by"], "next": _next_text(row["next"])})  # fmt: skip
+    return rows
+
+
+def render_log(entries: list[dict]) -> str:
+    rows = []
+    for e in entries:
+        what = e["stage"] or ""
+        if e["input"]:
+            what += f": {e['input']} ({e['unit']})"
+        change = " → ".join(s for s in (e["from_state"], e["to_state"]) if s)
+        note = " ".join(filter(None, (e["comment"], e["ref"] and f"[{e['ref']}]")))
+        rows.append([e["seq"], e["at"][:16].replace("T", " "), e["actor"], e["event"], e["cycle"] or "", what,
+                     change, note])  # fmt: skip
+    return table(["SEQ", "AT (UTC)", "ACTOR", "EVENT", "CYCLE", "STAGE: INPUT (UNIT)", "CHANGE", "COMMENT [REF]"], rows)
+
+
+def render_done(done) -> str:
+    return f"{done.what}: {done.from_state} → {done.to_state} (log #{done.seq})"
+
+
+# --- the commands ----------------------------------------------------------------
+
+
+@click.group(cls=ArshjulGroup, context_settings=CONTEXT)
+@click.option("--db", "url", envvar="ARSHJUL_DB", default=DEFAULT_DB, show_default=True, show_envvar=True,
+              metavar="URL", help="The database as an SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://…")
+@click.option("--as", "user", envvar="ARSHJUL_USER", show_envvar=True, metavar="USER",
+              help="Act as this registered person (a username).  [default: your login name]")
+@click.option("--debug", is_flag=True, help="Show the traceback when something goes wrong.")
+@click.version_option(package_name="arshjul", message="%(prog)s %(version)s", help="Show the version and exit.")
+@click.pass_context
+def arshjul(ctx: click.Context, url: str, user: str | None, debug: bool) -> None:  # fmt: skip
+    """The yearly planning wheel (årshjul) of a Swedish kommun: stages with deadlines and
+    guards, inputs from every unit, email reminders, and a hash-chained log for auditors.
+
+    Global options go before the command: arshjul --db URL --as USER status.
+    Exit codes: 0 done, 1 refused by the rules, 2 bad usage or input, 3 the log was altered.
+    """
+    # An embedding caller (the demo, tests) may inject a clock: main(obj={"clock": clock}).
+    clock = ctx.obj.get("clock") if isinstance(ctx.obj, dict) else None
+    app = ctx.obj = App(url, user, debug, clock)
+    ctx.call_on_close(app.close)
+
+
+@arshjul.command()
+@pass_app
+def init(app: App) -> None:
+    """Create the database schema, or upgrade it to this version (idempotent)."""
+    from cycle.schema import upgrade
+
+    before, after = upgrade(app.db(schema=False).engine)
+    if before == after:
+        say(f"{_where(app.url)}: schema already at revision {after}, nothing to do")
+    elif before is None:
+        say(f"{_where(app.url)}: created the schema (revision {after})")
+    else:
+        say(f"{_where(app.url)}: upgraded the schema from revision {before} to {after}")
+
+
+@arshjul.group()
+def org() -> None:
+    """The organisation: units, people with their roles, and meetings."""
+
+
+@org.command("load")
+@click.argument("file", metavar="ORG.yaml", type=click.Path(dir_okay=False))
+@pass_app
+def org_load(app: App, file: str) -> None:
+    """Load units, people, role grants and meetings from ORG.yaml (an idempotent upsert).
+
+    The people in the file get exactly the roles it lists. The first load on an empty
+    database bootstraps it and must name an admin; after that only an admin may load.
+    """
+    from cycle.organisation import load_organisation
+    from workflows.loader import load_organisation as read_organisation
+
+    organisation = read_organisation(file)
+    done = load_organisation(app.db(), app.actor, organisation)
+    if not done.changed:
+        say(f"{file}: nothing changed, the database already holds this organisation")
+        return
+    say(f"loaded {file}: {done.units} unit(s), {done.people} person(s), {done.grants} role grant(s) and "
+        f"{done.meetings} meeting(s) added or changed (log #{done.seq})")  # fmt: skip
+    admins = sorted(p.username for p in organisation.people for r in p.roles if r.role == "admin")
+    if done.bootstrap and app.actor not in admins:
+        say(f"the database was empty: act as one of its admins from now on, e.g. --as {admins[0]}")
+
+
+@arshjul.group()
+def workflow() -> None:
+    """Workflow definitions (YAML): check them, and preview a year's wheel."""
+
+
+@workflow.command("check")
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def workflow_check(files: tuple[str, ...]) -> None:
+    """Validate definitions; report every problem with its file and key path (exit 2 if any)."""
+    from workflows.loader import load_workflow
+
+    problems: list[str] = []
+    for file in files:
+        try:
+            definition = load_workflow(file)
+        except BadInput as err:
+            problems.extend(err.lines())
+            continue
+        inputs = sum(len(s.inputs) for s in definition.stages)
+        say(f"ok: {file} ({len(definition.stages)} stages, {inputs} inputs)")
+    if problems:
+        raise Failure(problems, 2)
+
+
+@workflow.command("show")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--year", type=click.IntRange(1901, 9998), help="The budget year Y.  [default: next year]")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for scripts.")  # fmt: skip
+@pass_app
+def workflow_show(app: App, file: str, year: int | None, fmt: str) -> None:
+    """Show the wheel FILE gives for a year: stages and inputs with their resolved deadlines.
+
+    A deadline on a weekend or holiday shows the day it moved from. Per-meeting stages
+    get one row per meeting if the database (--db) has meetings for that year; otherwise
+    they show their rule. No registered person is needed.
+    """
+    from cycle.status import preview
+    from workflows.loader import load_workflow
+
+    definition = load_workflow(file)
+    year = year or dt.date.today().year + 1
+    wheel = preview(definition, year, _meetings(app, year))
+    emit(fmt, wheel, render=render_wheel)
+
+
+def _meetings(app: App, year: int) -> dict | None:
+    """Meetings from the database if there is one with the schema; None (rules only) otherwise."""
+    if not _database_exists(app.url):
+        return None
+    from cycle.status import meetings_in
+
+    try:
+        return meetings_in(app.db(), year)
+    except Exception:  # no schema, no server: the preview still works, with rules
+        return None
+
+
+def render_wheel(wheel: dict) -> str:
+    found = "from the database" if wheel["meetings"] else "none known (no database): per-meeting stages show their rule"
+    head = (f"{wheel['workflow']}  {wheel['name']}  year {wheel['year']}  ({wheel['timezone']}, holidays "
+            f"{wheel['holidays']})\nmeetings: {found}")  # fmt: skip
+    rows = []
+    for stage in wheel["stages"]:
+        after = f"after {', '.join(stage['after'])}" if stage["after"] else ""
+        rows.append([stage["deadline"] or "-", stage["rule"], stage["key"], stage["name"],
+                     f"{stage['owner']} → {stage['decided_by']}", _moved(stage) or after])  # fmt: skip
+        for item in stage["inputs"]:
+            rows.append([item["deadline"] or "-", item["rule"], f"  {item['key']}", item["name"],
+                         f"{', '.join(item['units'])} → {item['approved_by']}", _moved(item)])  # fmt: skip
+    return head + "\n\n" + table(["DEADLINE", "RULE", "STAGE / INPUT", "NAME", "BY → DECIDED BY", "NOTE"], rows)
+
+
+def _moved(row: dict) -> str:
+    moved = row.get("moved")
+    return f"moved from {moved['from']} ({moved['reason']})" if moved else ""
+
+
+@arshjul.group()
+def cycle() -> None:
+    """Cycles: one definition instantiated for one budget year (<id>-<year>)."""
+
+
+@cycle.command("start")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--year", type=click.IntRange(1901, 9998), required=True, help="The budget year Y of the cycle.")
+@pass_app
+def cycle_start(app: App, file: str, year: int) -> None:
+    """Start the cycle of definition FILE for a budget year; prints the cycle id."""
+    from cycle.cycles import start_cycle
+    from workflows.loader import load_workflow
+
+    started = start_cycle(app.db(), app.actor, load_workflow(file), year)
+    for warning in started.warnings:
+        say(f"warning: {warning}")
+    say(f"started {started.cycle}: {started.stages} stage(s), {started.inputs} input(s) (log #{started.seq})")
+    click.echo(started.cycle)
+
+
+@cycle.command("list")
+@output_options("table", "json", "csv")
+@pass_app
+def cycle_list(app: App, fmt: str) -> None:
+    """List the cycles, oldest year first."""
+    from cycle.status import read_cycles
+
+    emit(fmt, read_cycles(app.db(), app.actor), ("cycle", "workflow", "year", "name"))
+
+
+@arshjul.command()
+@click.argument("cycle_id", metavar="[CYCLE]", required=False, shell_complete=_completer("cycle"))
+@click.option("--at", "today", type=DATE, help="Count days left as on this date (YYYY-MM-DD).  [default: today]")
+@output_options("table", "json", "csv")
+@pass_app
+def status(app: App, cycle_id: str | None, today: dt.date | None, fmt: str) -> None:
+    """Each stage of a cycle: state, deadline, days left, and what or whom it waits for.
+
+    Without CYCLE it shows the newest cycle (the highest year) and says so on stderr.
+    """
+    from cycle.status import cycle_status
+
+    result = cycle_status(app.db(), app.actor, cycle_id, today)
+    if cycle_id is None:
+        say(f"showing {result['cycle']}, the newest cycle (name a CYCLE to see another)")
+    if fmt == "csv":
+        columns = ("cycle", "stage", "input", "unit", "name", "state", "deadline", "days_left", "blocked_by", "next")
+        return emit(fmt, status_rows(result), columns)
+    emit(fmt, result, render=render_status)
+
+
+@arshjul.group()
+def stage() -> None:
+    """Move a stage: open, submit, approve, return, close."""
+
+
+STAGE_HELP = {
+    "open": "Open STAGE, once the stages it comes after are approved or closed (owners of its unit).",
+    "submit": "Submit STAGE for decision, once its required inputs are approved (owners of its unit).",
+    "approve": "Approve a submitted STAGE (approvers of its deciding unit; not whoever submitted it).",
+    "return": "Return a submitted STAGE to open, saying why with -m (approvers; not its submitter).",
+    "close": "Close an approved STAGE (owners of its unit).",
+}
+INPUT_HELP = {
+    "submit": "Submit a unit's INPUT to STAGE while the stage is open (contributors of the unit).",
+    "approve": "Approve a submitted INPUT (approvers of its approving unit; not whoever submitted it).",
+    "return": "Return a submitted INPUT to its unit, saying why with -m (approvers; not its submitter).",
+}
+
+
+def _stage_command(trigger: str) -> click.Command:
+    @click.command(trigger, help=STAGE_HELP[trigger])
+    @cycle_argument
+    @stage_argument
+    @comment_options(required=trigger == "return")
+    @pass_app
+    def command(app: App, cycle_id: str, stage_key: str, message: str | None, ref: str | None) -> None:
+        from cycle.actions import STAGE_ACTIONS
+
+        say(render_done(STAGE_ACTIONS[trigger](app.db(), app.actor, cycle_id, stage_key, message, ref)))
+
+    return command
+
+
+@arshjul.group("input")
+def input_group() -> None:
+    """Move a unit's input to a stage: submit, approve, return."""
+
+
+def _input_command(trigger: str) -> click.Command:
+    @click.command(trigger, help=INPUT_HELP[trigger])
+    @cycle_argument
+    @stage_argument
+    @click.argument("input_key", metavar="INPUT", shell_complete=_completer("input"))
+    @unit_option
+    @comment_options(required=trigger == "return")
+    @pass_app
+    def command(app: App, cycle_id, stage_key, input_key, unit, message, ref) -> None:
+        from cycle.actions import INPUT_ACTIONS
+
+        action = INPUT_ACTIONS[trigger]
+        say(render_done(action(app.db(), app.actor, cycle_id, stage_key, input_key, unit, message, ref)))
+
+    return command
+
+
+for _trigger in STAGE_HELP:
+    stage.add_command(_stage_command(_trigger))
+for _trigger in INPUT_HELP:
+    input_group.add_command(_input_command(_trigger))
+
+
+@arshjul.group()
+def deadline() -> None:
+    """Move deadlines."""
+
+
+@deadline.command("set")
+@cycle_argument
+@stage_argument
+@click.argument("target", metavar="[INPUT] DATE", nargs=-1, required=True, shell_complete=_completer("input"))
+@click.option("--unit", shell_complete=_completer("unit"), help="The unit whose INPUT it is (needed with INPUT).")
+@click.option("-m", "--message", "reason", metavar="REASON", required=True, help="Why it moves; kept in the log.")
+@click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a decision's paragraph.")
+@pass_app
+def deadline_set(app: App, cycle_id: str, stage_key: str, target: tuple[str, ...], unit, reason, ref) -> None:
+    """Move the deadline of STAGE, or of one unit's INPUT to it, to DATE (YYYY-MM-DD).
+
+    Owners of the stage's unit may do this, with a reason: arshjul deadline set
+    ange-2027 kf-mal-och-budget 2026-11-23 -m "Valår: nya fullmäktige beslutar".
+    """
+    if len(target) > 2:
+        raise click.UsageError("give at most INPUT and DATE after STAGE")
+    input_key, day = target if len(target) == 2 else (None, target[0])
+    if bool(input_key) != bool(unit):
+        raise click.UsageError("an INPUT needs --unit UNIT, and --unit needs an INPUT")
+    when = DATE.convert(day, None, click.get_current_context())
+    from cycle.actions import set_deadline
+
+    say(render_done(set_deadline(app.db(), app.actor, cycle_id, stage_key, when, reason, input_key, unit, ref)))
+
+
+@arshjul.command("log")
+@click.option("--cycle", "cycle_id", shell_complete=_completer("cycle"), help="Only entries of this cycle.")
+@click.option("--stage", "stage_key", shell_complete=_completer("stage"), help="Only entries about this stage.")
+@click.option("--input", "input_key", shell_complete=_completer("input"), help="Only entries about this input.")
+@click.option("--unit", shell_complete=_completer("unit"), help="Only entries about inputs of this unit.")
+@click.option("--actor", help="Only entries made by this username.")
+@click.option("--event", type=click.Choice(EVENTS), help="Only entries of this kind.")
+@click.option("--since", type=DATE, help="From this date on (YYYY-MM-DD, UTC, inclusive).")
+@click.option("--until", type=DATE, help="Up to this date (YYYY-MM-DD, UTC, inclusive).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N entries (still oldest first).")
+@output_options("table", "json", "csv", "ndjson")
+@pass_app
+def log_command(app: App, cycle_id, stage_key, input_key, unit, actor, event, since, until, limit, fmt) -> None:
+    """The transition log, oldest first, filtered; for auditors and scripts."""
+    from cycle.log import LogFilter
+    from cycle.status import read_log
+
+    flt = LogFilter(cycle_id, stage_key, input_key, unit, actor, event, since, until, limit)
+    emit(fmt, read_log(app.db(), app.actor, flt), (*LOG_KEYS, "detail"), render=render_log)
+
+
+@arshjul.group()
+def audit() -> None:
+    """Verify the log and keep checkpoints of it (auditors and admins)."""
+
+
+@audit.command("verify")
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True),
+              help="A file from `audit checkpoint`: also prove the log still extends it.")  # fmt: skip
+@output_options("table", "json", "csv")
+@pass_app
+def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
+    """Recompute the hash chain, replay it against the current states; exit 3 if altered."""
+    from cycle.audit import parse_checkpoint, verify
+
+    kept = None
+    if checkpoint:
+        with open(checkpoint, encoding="utf-8") as handle:
+            kept = parse_checkpoint(handle.read(), checkpoint)
+    verdict = verify(app.db(), app.actor, kept).as_dict()
+    result = "ok" if verdict["ok"] else f"ALTERED at entry {verdict['bad_seq'] or '?'}: {verdict['reason']}"
+    rows = [["result", result], ["entries", verdict["entries"]], ["head hash", verdict["head_hash"]]]
+    if kept:
+        rows.append(["checkpoint", f"{kept['entries']} entries, {kept['head_hash']}: "
+                                   + ("the log extends it" if verdict["ok"] else "see above")])  # fmt: skip
+    columns = ("ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint")
+    emit(fmt, verdict if fmt == "json" else [verdict], columns, render=lambda _: table(["CHECK", "RESULT"], rows))
+    if not verdict["ok"]:
+        where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "the rows"
+        raise LogAltered(f"the log was altered ({where}): {verdict['reason']}")
+
+
+@audit.command("checkpoint")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write it to this file.  [default: stdout]")
+@pass_app
+def audit_checkpoint(app: App, output: str | None) -> None:
+    """Entry count, head hash and time as JSON, for auditors to keep outside the system."""
+    from cycle.audit import take_checkpoint
+
+    text = json.dumps(take_checkpoint(app.db(), app.actor), ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        return click.echo(text, nl=False)
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    say(f"checkpoint written to {output}")
+
+
+# --- reminders and the scheduler -------------------------------------------------
+
+HAS_OFFSET = re.compile(r"(Z|[+-][0-9]{2}:?[0-9]{2})$", re.IGNORECASE)
+
+
+def _moment(app: App, text: str | None) -> dt.datetime:
+    """`--at` in the cycles' time zone when it has no UTC offset; now when it is not given."""
+    from cycle.clock import parse_moment
+    from cycle.status import cycle_zones
+
+    db = app.db()
+    if text is None:
+        return db.clock.now()
+    zones = cycle_zones(db) or [DEFAULT_ZONE]
+    if len(zones) > 1 and not HAS_OFFSET.search(text):
+        raise BadInput(f"the cycles use several time zones ({', '.join(zones)}): give --at with a UTC offset",
+                       "e.g. 2027-02-01T08:00+01:00")  # fmt: skip
+    return parse_moment(text, zones[0])
+
+
+def at_option(f):
+    return click.option("--at", "at_text", metavar="DATETIME",
+                        help="As at YYYY-MM-DD[THH:MM], in the cycles' time zone.  [default: now]")(f)  # fmt: skip
+
+
+def mail_dir_option(f):
+    return click.option("--mail-dir", envvar="ARSHJUL_MAIL_DIR", show_envvar=True, default="arshjul-mail",
+                        show_default=True, type=click.Path(file_okay=False),
+                        help="Where mail is written as .eml files when ARSHJUL_SMTP_URL is not set.")(f)  # fmt: skip
+
+
+@arshjul.group()
+def reminders() -> None:
+    """Deadline reminders: plan (dry run), send, list (admins)."""
+
+
+@reminders.command("plan")
+@at_option
+@output_options("table", "json", "csv")
+@pass_app
+def reminders_plan(app: App, at_text: str | None, fmt: str) -> None:
+    """What would be sent at a moment, one row per item and recipient, with the reason; sends nothing."""
+    from notifications.service import plan_reminders
+
+    emit(fmt, plan_reminders(app.db(), app.actor, _moment(app, at_text)), PLAN_KEYS)
+
+
+@reminders.command("send")
+@at_option
+@mail_dir_option
+@click.option("--eml", is_flag=True, help="Write .eml files to --mail-dir even when ARSHJUL_SMTP_URL is set.")
+@pass_app
+def reminders_send(app: App, at_text: str | None, mail_dir: str, eml: bool) -> None:
+    """Enqueue the reminders due at a moment (once each, however often run), then deliver."""
+    from notifications.service import send_reminders, transport_from_env
+
+    environ = {k: v for k, v in os.environ.items() if not (eml and k == "ARSHJUL_SMTP_URL")}
+    transport = transport_from_env(environ, mail_dir)
+    summary = send_reminders(app.db(), app.actor, _moment(app, at_text), transport)
+    say(", ".join(f"{k} {v}" for k, v in summary.items()) or "nothing due")
+
+
+@reminders.command("list")
+@click.option("--status", "state", type=click.Choice(["pending", "sent", "failed"]), help="Only these messages.")
+@output_options("table", "json", "csv")
+@pass_app
+def reminders_list(app: App, state: str | None, fmt: str) -> None:
+    """The outbox: messages waiting, sent or failed."""
+    from notifications.service import list_reminders
+
+    rows = list_reminders(app.db(), app.actor, state)
+    emit(fmt, rows, tuple(rows[0]) if rows else ("id", "to", "status"))
+
+
+@arshjul.group()
+def scheduler() -> None:
+    """The long-running reminder sender."""
+
+
+@scheduler.command("run")
+@click.option("--interval", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Seconds between runs of plan, enqueue and deliver.")  # fmt: skip
+@mail_dir_option
+@pass_app
+def scheduler_run(app: App, interval: int, mail_dir: str) -> None:
+    """Send reminders on schedule until stopped (SIGTERM or Ctrl-C). Several may share a database."""
+    from notifications.service import run_scheduler, transport_from_env
+
+    run_scheduler(app.db(), app.actor, transport_from_env(os.environ, mail_dir), interval, say)
+
+
+# --- the demo --------------------------------------------------------------------
+
+DEMO_INPUT = "ange-2027 omvarldsanalys verksamhetsanalys"
+# (local time, who acts, the command, what happens): a week in February 2026, when the
+# planning of budget year 2027 starts. Each command runs through this very CLI.
+DEMO = (
+    ("2026-02-02 08:00", None, "init", "Nils (IT) creates the database,"),
+    ("2026-02-02 08:05", "nils", "org load {dir}/ange-org.yaml", "loads the organisation (the first load bootstraps)"),
+    ("2026-02-02 08:10", "nils", "cycle start {dir}/ange.yaml --year 2027", "and starts budget year 2027's wheel"),
+    ("2026-02-02 08:30", "oskar", "stage open ange-2027 omvarldsanalys", "Oskar (kvalitetsstrateg) opens the analysis"),
+    ("2026-02-03 10:15", "sara", "input submit {input} --unit bou --ref 'BOU 2026/14'", "The operations send theirs"),
+    ("2026-02-03 11:40", "johanna", "input submit {input} --unit soc", None),
+    ("2026-02-03 15:05", "james", "input submit {input} --unit sbf", None),
+    ("2026-02-04 09:00", "lars", "input approve {input} --unit bou", "Lars (KS chair) approves one, returns another"),
+    ("2026-02-04 09:05", "lars", "input return {input} --unit sbf -m 'Befolkningsprognosen saknas: lägg till SCB:s "
+     "prognos för 2027–2030.'", None),
+    ("2026-02-04 09:20", "oskar", "stage submit ange-2027 omvarldsanalys", "Too early: refused, naming what blocks"),
+    ("2026-02-04 13:30", "james", "input submit {input} --unit sbf -m 'Prognosen tillagd.'",
+     "James resubmits; Eva (KS vice chair) approves"),
+    ("2026-02-05 08:45", "eva", "input approve {input} --unit sbf", None),
+    ("2026-02-05 08:50", "eva", "input approve {input} --unit soc", None),
+    ("2026-02-05 10:00", "nils", "org load {dir}/ange-org-vikarie.yaml",
+     "Linnea (kultur) is on leave: Eva stands in as contributor for kultur"),
+    ("2026-02-05 14:00", "eva", "input submit {input} --unit kultur", None),
+    ("2026-02-05 14:05", "eva", "input approve {input} --unit kultur", "Eva may not approve her own input: four eyes"),
+    ("2026-02-06 07:00", "nils", "reminders send --eml --mail-dir {dir}/mail",
+     "Friday, a week before the inputs are due: the reminders go out"),
+    ("2026-02-06 07:30", "lars", "status ange-2027", "Where the wheel stands"),
+    ("2026-02-06 07:30", "ulf", "log --cycle ange-2027", "What the auditor (Ulf) sees in the log"),
+    ("2026-02-06 07:30", "ulf", "audit verify", None),
+)  # fmt: skip
+
+
+@arshjul.command()
+@click.option("--dir", "folder", default="arshjul-demo", show_default=True, type=click.Path(file_okay=False),
+              help="The folder to play in; it is recreated on each run.")  # fmt: skip
+def demo(folder: str) -> None:
+    """Play a week of Ånge kommun's wheel on a fresh SQLite database in a folder.
+
+    Loads the shipped definition and example organisation, starts the 2027 cycle with
+    the clock fixed in February 2026 (its planning has begun, nothing is overdue), lets
+    different people act, including a refusal and a four-eyes refusal, writes the
+    reminders due as .eml files, and shows the status, the log and the audit.
+    """
+    import contextlib
+    import shlex
+
+    from cycle.clock import FixedClock, parse_moment
+
+    base = _demo_folder(folder)
+    url = f"sqlite:///{base / 'arshjul.db'}"
+    clock = FixedClock(parse_moment(DEMO[0][0], DEFAULT_ZONE))
+    click.echo(f"arshjul demo: the commands below run on {url}, with the clock set to each step's time.\n"
+               f"To try more: export ARSHJUL_DB={url}\n")  # fmt: skip
+    with contextlib.redirect_stderr(sys.stdout):  # one readable stream, in order
+        for when, who, command, note in DEMO:
+            clock.set(parse_moment(when, DEFAULT_ZONE))
+            if note:
+                click.echo(f"\n# {when}  {note}")
+            args = shlex.split(command.format(dir=shlex.quote(str(base)), input=DEMO_INPUT))
+            click.echo(f"$ arshjul {'--as ' + who + ' ' if who else ''}{shlex.join(args)}")
+            sys.stdout.flush()
+            _run_inside(["--db", url, *(["--as", who] if who else []), *args], clock)
+    mails = sorted(p.name for p in (base / "mail").glob("*.eml"))
+    click.echo(f"\nMail: {len(mails)} message(s) written to {base / 'mail'}/" + "".join(f"\n  {m}" for m in mails))
+
+
+def _run_inside(args: list[str], clock) -> None:
+    """Run one command of this CLI in-process, showing its errors as the shell would."""
+    try:
+        arshjul.main(args, prog_name="arshjul", standalone_mode=False, obj={"clock": clock})
+    except click.ClickException as err:
+        err.show()
+
+
+def _demo_folder(folder: str):
+    """A fresh folder; refuses to empty one that the demo did not make."""
+    import shutil
+    from pathlib import Path
+
+    import workflows
+
+    base = Path(folder)
+    marker = base / ".arshjul-demo"
+    if base.exists():
+        if not marker.exists() and any(base.iterdir()):
+            raise BadInput(f"{folder} exists and was not made by `arshjul demo`", "choose another folder with --dir")
+        shutil.rmtree(base)
+    (base / "mail").mkdir(parents=True)
+    marker.write_text("made by `arshjul demo`; it is emptied on each run\n", encoding="utf-8")
+    shipped = Path(workflows.__file__).parent
+    shutil.copyfile(shipped / "ange.yaml", base / "ange.yaml")
+    org_text = (shipped / "examples" / "ange-org.yaml").read_text(encoding="utf-8")
+    (base / "ange-org.yaml").write_text(org_text, encoding="utf-8")
+    # The stand-in: Eva, an approver of ks, also contributes for kultur while Linnea is away.
+    eva = "      - {role: approver, unit: ks}         # kommunstyrelsens förste vice ordförande\n"
+    standin = eva + "      - {role: contributor, unit: kultur}  # vikarie för Linnea\n"
+    (base / "ange-org-vikarie.yaml").write_text(org_text.replace(eva, standin), encoding="utf-8")
+    return base
+
+
+def main() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal that cannot show "→" or "å" gets a replacement, not a traceback.
+        if hasattr(stream, "reconfigure") and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            stream.reconfigure(errors="backslashreplace")
+    arshjul(prog_name="arshjul", windows_expand_args=False)
+
+
+if __name__ == "__main__":
+    main()
