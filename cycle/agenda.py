@@ -1,0 +1,207 @@
+"""What is waiting for whom: a read-only view of the open work, for reminders.
+
+The reminder planner (in `notifications/`) is pure; this module is its database side.
+It returns plain frozen rows and reads in a fixed number of queries, whatever the
+number of cycles: the open inputs, the open and submitted stages, who submitted the
+submitted ones (four-eyes: that person may not decide them, so is not reminded to),
+the recent `open` and `return` events, the role holders and the unit names.
+
+Cost follows the open work, not the history: stages and inputs are filtered by state
+in SQL (`ix_stage_state`, `ix_input_state`), and finished cycles, pending stages and
+approved inputs are never read. There is no deadline window in SQL on purpose: an
+overdue item stays due for as long as it is open (`overdue_every_days`), and the lead
+times (`before_days`) live in each row's own JSON policy, so any cut-off by date would
+silently drop reminders. Events are read from a time window of the log (`ix_log_at`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cycle.models import Cycle, InputItem, InputState, LogEntry, Person, RoleGrant, Stage, StageState, Unit
+
+ROLES = ("owner", "contributor", "approver")
+WAITING_INPUT = (InputState.MISSING.value, InputState.RETURNED.value, InputState.SUBMITTED.value)
+WAITING_STAGE = (StageState.OPEN.value, StageState.SUBMITTED.value)
+NOTICE_EVENTS = ("open", "return")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    username: str
+    name: str
+    email: str
+    locale: str
+
+
+@dataclass(frozen=True)
+class Work:
+    """An open stage, or an input of an open stage, that somebody has to act on."""
+
+    cycle: str
+    cycle_name: str
+    timezone: str
+    stage: str
+    stage_name: str
+    stage_state: str
+    owner_unit: str
+    decided_by_unit: str
+    state: str  # the input's state for an input, else the stage's
+    deadline: dt.date
+    reminders: dict
+    input: str | None = None
+    input_name: str | None = None
+    unit: str | None = None
+    approved_by_unit: str | None = None
+    submitted_by: str | None = None
+
+    @property
+    def is_input(self) -> bool:
+        return self.input is not None
+
+
+@dataclass(frozen=True)
+class Happened:
+    """A recent `open` or `return` entry of the log, with the open work it concerns.
+
+    For a stage that opened: its inputs still waiting for contributors; for a returned
+    input or stage: that input or stage, if it is still returned. Events whose work has
+    moved on since are left out.
+    """
+
+    seq: int
+    at: dt.datetime  # aware, UTC
+    actor: str
+    event: str
+    comment: str | None
+    work: tuple[Work, ...]
+
+
+@dataclass(frozen=True)
+class Agenda:
+    work: tuple[Work, ...]
+    events: tuple[Happened, ...]
+    holders: dict[tuple[str, str], tuple[Recipient, ...]]  # (role, unit) -> people, by username
+    units: dict[str, str]  # unit key -> name
+
+
+def read(session: Session, since: dt.datetime, until: dt.datetime) -> Agenda:
+    """The open work now, and the notice-worthy log entries in (since, until]."""
+    work = _open_inputs(session) + _open_stages(session)
+    work = _with_submitters(session, work)
+    events = _events(session, since, until, work)
+    units = {w.owner_unit for w in work} | {w.decided_by_unit for w in work}
+    units |= {w.unit for w in work if w.unit} | {w.approved_by_unit for w in work if w.approved_by_unit}
+    return Agenda(tuple(work), events, _holders(session, units), _unit_names(session, units))
+
+
+def _work_columns() -> tuple:
+    return (
+        Cycle.id, Cycle.name, Cycle.timezone, Stage.key, Stage.name, Stage.state,
+        Stage.owner_unit, Stage.decided_by_unit,
+    )  # fmt: skip
+
+
+def _open_inputs(session: Session) -> list[Work]:
+    stmt = (
+        select(*_work_columns(), InputItem.key, InputItem.name, InputItem.unit_key, InputItem.approved_by_unit,
+               InputItem.state, InputItem.deadline, InputItem.reminders)  # fmt: skip
+        .join(Stage, InputItem.stage_id == Stage.id)
+        .join(Cycle, Stage.cycle_id == Cycle.id)
+        .where(Stage.state == StageState.OPEN.value, InputItem.state.in_(WAITING_INPUT))
+    )
+    return [
+        Work(*row[:8], state=row[12], deadline=row[13], reminders=row[14] or {}, input=row[8],
+             input_name=row[9], unit=row[10], approved_by_unit=row[11])  # fmt: skip
+        for row in session.execute(stmt)
+    ]
+
+
+def _open_stages(session: Session) -> list[Work]:
+    stmt = (
+        select(*_work_columns(), Stage.deadline, Stage.reminders)
+        .join(Cycle, Stage.cycle_id == Cycle.id)
+        .where(Stage.state.in_(WAITING_STAGE))
+    )
+    return [
+        Work(*row[:8], state=row[5], deadline=row[8], reminders=row[9] or {})
+        for row in session.execute(stmt)
+    ]
+
+
+def _with_submitters(session: Session, work: list[Work]) -> list[Work]:
+    """Who submitted each submitted item: its latest `submit` entry (ix_log_cycle_stage)."""
+    waiting = [w for w in work if w.state == "submitted"]
+    if not waiting:
+        return work
+    stmt = (
+        select(LogEntry.cycle, LogEntry.stage, LogEntry.input, LogEntry.unit, LogEntry.actor)
+        .where(LogEntry.event == "submit")
+        .where(LogEntry.cycle.in_({w.cycle for w in waiting}), LogEntry.stage.in_({w.stage for w in waiting}))
+        .order_by(LogEntry.seq)
+    )
+    latest = {tuple(row[:4]): row.actor for row in session.execute(stmt)}
+    return [
+        replace(w, submitted_by=latest.get((w.cycle, w.stage, w.input, w.unit))) if w.state == "submitted" else w
+        for w in work
+    ]
+
+
+def _events(session: Session, since: dt.datetime, until: dt.datetime, work: list[Work]) -> tuple[Happened, ...]:
+    stmt = (
+        select(LogEntry.seq, LogEntry.at, LogEntry.actor, LogEntry.cycle, LogEntry.stage, LogEntry.input,
+               LogEntry.unit, LogEntry.event, LogEntry.comment)  # fmt: skip
+        .where(LogEntry.at > _naive_utc(since), LogEntry.at <= _naive_utc(until))
+        .where(LogEntry.event.in_(NOTICE_EVENTS), LogEntry.stage.is_not(None))
+        .order_by(LogEntry.seq)
+    )
+    by_stage: dict[tuple[str, str], list[Work]] = {}
+    for w in work:
+        by_stage.setdefault((w.cycle, w.stage), []).append(w)
+    found = []
+    for row in session.execute(stmt):
+        concerned = tuple(w for w in by_stage.get((row.cycle, row.stage), ()) if _concerns(row, w))
+        if concerned:
+            at = row.at.replace(tzinfo=dt.UTC)
+            found.append(Happened(row.seq, at, row.actor, row.event, row.comment, concerned))
+    return tuple(found)
+
+
+def _concerns(entry, work: Work) -> bool:
+    """Whether `work` is still in the state the entry left it in, so a notice makes sense."""
+    if work.stage_state != StageState.OPEN.value:
+        return False
+    if entry.event == "open":
+        return work.is_input and work.state in (InputState.MISSING.value, InputState.RETURNED.value)
+    if entry.input is None:
+        return not work.is_input
+    return (work.input, work.unit) == (entry.input, entry.unit) and work.state == InputState.RETURNED.value
+
+
+def _holders(session: Session, units: set[str]) -> dict[tuple[str, str], tuple[Recipient, ...]]:
+    if not units:
+        return {}
+    stmt = (
+        select(RoleGrant.role, RoleGrant.unit_key, Person.username, Person.name, Person.email, Person.locale)
+        .join(Person, RoleGrant.username == Person.username)
+        .where(RoleGrant.role.in_(ROLES), RoleGrant.unit_key.in_(units))
+        .order_by(RoleGrant.role, RoleGrant.unit_key, Person.username)
+    )
+    holders: dict[tuple[str, str], list[Recipient]] = {}
+    for row in session.execute(stmt):
+        holders.setdefault((row.role, row.unit_key), []).append(Recipient(*row[2:]))
+    return {key: tuple(value) for key, value in holders.items()}
+
+
+def _unit_names(session: Session, units: set[str]) -> dict[str, str]:
+    if not units:
+        return {}
+    return dict(session.execute(select(Unit.key, Unit.name).where(Unit.key.in_(units))).all())
+
+
+def _naive_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,53 @@
+"""Delivering what the outbox holds: claim a batch, send each message, record each outcome.
+
+Sending happens outside any database transaction (a slow relay must not hold the
+SQLite write lock); the claim's lease keeps other senders off the rows meanwhile.
+Times come from the injected clock, so retries and leases are tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections import Counter
+
+from cycle.database import Database
+from notifications import outbox
+from notifications.errors import DeliveryFailed, UnsafeHeader
+from notifications.mail import compose
+from notifications.transport import Transport
+
+BATCH = 10  # rows per claim: small enough to send well within one lease
+
+
+def worker_id() -> str:
+    """Who holds a claim: host, process and a per-run nonce, for `claimed_by`."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def deliver(db: Database, transport: Transport, worker: str | None = None) -> Counter:
+    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`."""
+    worker = worker or worker_id()
+    tally: Counter = Counter(messages=0, items=0, retrying=0, failed=0)
+    seen: set[int] = set()
+    try:
+        while batch := [c for c in outbox.claim(db, worker, BATCH) if c.id not in seen]:
+            for claimed in batch:
+                seen.add(claimed.id)
+                tally.update(send_one(db, transport, worker, claimed))
+    finally:
+        transport.close()
+    return tally
+
+
+def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed) -> Counter:
+    """One attempt at one claimed message, recorded; returns what it adds to the tally."""
+    try:
+        msg = compose(claimed.letter, transport.sender)
+        transport.send(msg, claimed.letter.to_email)
+    except (DeliveryFailed, UnsafeHeader) as err:
+        status = outbox.record(db, worker, claimed, err)
+        return Counter(failed=1) if status == outbox.FAILED else Counter(retrying=1)
+    outbox.record(db, worker, claimed, None)
+    return Counter(messages=1, items=claimed.items)

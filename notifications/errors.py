@@ -1,0 +1,25 @@
+"""What can go wrong with a reminder mail, as facts the outbox can act on."""
+
+from __future__ import annotations
+
+from cycle.errors import ArshjulError, BadInput
+
+
+class UnsafeHeader(BadInput):
+    """A value meant for a mail header could change the header's meaning (a line break, an encoded word)."""
+
+
+class DeliveryFailed(ArshjulError):
+    """The mail server (or the mail folder) did not take a message."""
+
+    permanent = False
+
+
+class TryLater(DeliveryFailed):
+    """A 4xx reply, a dropped connection or a timeout: retried with backoff."""
+
+
+class Rejected(DeliveryFailed):
+    """A 5xx reply: the message as it is will never be accepted; the row fails."""
+
+    permanent = True

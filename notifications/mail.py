@@ -1,0 +1,98 @@
+"""Building one mail: headers through `email.headerregistry`, values checked first.
+
+A value with a line break would start a new header (or a body) if it reached the
+wire, so every header value is refused if `str.splitlines()` would split it (CR, LF,
+VT, FF, FS/GS/RS, NEL, U+2028, U+2029) or if it holds another control character.
+Values that look like RFC 2047 encoded words (`=?utf-8?q?a=0Ab?=`) are refused too:
+Python's header folding decodes them, so `=?utf-8?q?a=0Ab?=` in a display name would
+reach the wire as a raw line feed. As a last guard the finished headers are parsed
+back and must say exactly what was meant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import email.utils
+import re
+import unicodedata
+from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
+from email.message import EmailMessage
+
+from notifications.errors import UnsafeHeader
+
+ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Letter:
+    """Everything the outbox keeps to (re)build a message byte for byte."""
+
+    to_name: str
+    to_email: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    date: dt.datetime  # aware
+
+
+def header_text(value: str, what: str) -> str:
+    """`value` if it is safe as (part of) a header, else UnsafeHeader naming `what`."""
+    if value and value.splitlines() != [value]:
+        raise UnsafeHeader(f"{what} contains a line break: {value!r}")
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") and ch != "\t" for ch in value):
+        raise UnsafeHeader(f"{what} contains a line break or control character: {value!r}")
+    if ENCODED_WORD.search(value):
+        raise UnsafeHeader(f"{what} contains an RFC 2047 encoded word: {value!r}")
+    return value
+
+
+def address(name: str, addr: str, what: str = "recipient") -> Address:
+    header_text(name, f"the {what}'s name")
+    header_text(addr, f"the {what}'s address")
+    try:
+        parsed = Address(display_name=name, addr_spec=addr)
+    except (ValueError, IndexError, HeaderParseError) as err:
+        raise UnsafeHeader(f"the {what}'s address {addr!r} is not valid: {err}") from err
+    if parsed.addr_spec != addr or "@" not in addr:
+        raise UnsafeHeader(f"the {what}'s address {addr!r} is not a plain address")
+    return parsed
+
+
+def message_id(outbox_id: int, created: dt.datetime, domain: str) -> str:
+    """Stable per outbox row, so a resend after a crash carries the same Message-ID."""
+    header_text(domain, "the Message-ID domain")
+    return f"<arshjul.{outbox_id}.{created:%Y%m%d%H%M%S}@{domain}>"
+
+
+def compose(letter: Letter, sender: Address) -> EmailMessage:
+    """The message to one recipient: From, To, Subject, Date, Message-ID; text and HTML parts."""
+    msg = EmailMessage(policy=email.policy.SMTP)
+    msg["From"] = sender
+    msg["To"] = address(letter.to_name, letter.to_email)
+    msg["Subject"] = header_text(letter.subject, "the subject")
+    msg["Date"] = email.utils.format_datetime(letter.date.astimezone(dt.UTC))
+    msg["Message-ID"] = header_text(letter.message_id, "the Message-ID")
+    msg.set_content(letter.text)
+    msg.add_alternative(letter.html, subtype="html")
+    _require_round_trip(msg, letter)
+    return msg
+
+
+def _require_round_trip(msg: EmailMessage, letter: Letter) -> None:
+    """Parse the headers back: anything that did not survive unchanged is refused."""
+    head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    parsed = email.message_from_bytes(head, policy=email.policy.default)
+    to = parsed["To"].addresses if parsed["To"] is not None else ()
+    checks = {
+        "the recipient": len(to) == 1 and (to[0].display_name, to[0].addr_spec) == (letter.to_name, letter.to_email),
+        "the subject": str(parsed["Subject"]) == letter.subject,
+        "the Message-ID": str(parsed["Message-ID"]).strip() == letter.message_id,
+    }
+    broken = [what for what, ok in checks.items() if not ok]
+    if broken:
+        raise UnsafeHeader(f"{', '.join(broken)} would not survive as a mail header unchanged")

@@ -1,0 +1,236 @@
+"""The outbox: idempotent enqueueing, claiming with a lease, and recording what happened.
+
+Idempotency lives in the database: `outbox_item` has UNIQUE(recipient, item_key, slot,
+deadline), and items are inserted with ON CONFLICT DO NOTHING, so repeated planning,
+a restart or a second node cannot enqueue a reminder twice. The items enqueued for one
+recipient in one run become one message (a digest), rendered when it is enqueued, so a
+resend is the same bytes with the same Message-ID.
+
+A message goes `pending → sending → sent | failed`. A sender claims pending rows whose
+time has come by setting `claimed_by` and `lease_until` (and counting the attempt); a
+row left `sending` by a sender that crashed is claimed again once its lease has run out.
+On PostgreSQL the claim skips rows another sender holds (`FOR UPDATE SKIP LOCKED`); on
+SQLite the write transaction (`BEGIN IMMEDIATE`) serialises claims anyway.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.headerregistry import Address
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from cycle.database import Database
+from cycle.models import OutboxItem, OutboxMessage, OutboxStatus
+from notifications.errors import DeliveryFailed, UnsafeHeader
+from notifications.mail import Letter, compose, message_id
+from notifications.planner import Due
+
+LEASE = dt.timedelta(minutes=15)  # far longer than one claimed batch takes to send
+FIRST_RETRY = dt.timedelta(minutes=1)
+LONGEST_WAIT = dt.timedelta(hours=1)
+CHUNK = 500
+MAX_ATTEMPTS = 30  # 1, 2, 4 … 32 min, then hourly: about a day before giving up
+PENDING, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    messages: int
+    items: int
+    refused: int  # messages that could not be built (an unsafe header): failed at once
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempts: int
+    items: int
+    letter: Letter
+
+
+def key(due: Due) -> tuple:
+    return (due.to.username, due.item_key, due.slot, due.key_date)
+
+
+def fresh(session: Session, dues: list[Due]) -> list[Due]:
+    """The planned items not yet in the outbox: what a send would enqueue now."""
+    known: set[tuple] = set()
+    keys = sorted({d.item_key for d in dues})
+    for start in range(0, len(keys), CHUNK):  # bounded IN lists: SQLite caps bound parameters
+        stmt = select(OutboxItem.recipient, OutboxItem.item_key, OutboxItem.slot, OutboxItem.deadline).where(
+            OutboxItem.item_key.in_(keys[start : start + CHUNK])
+        )
+        known |= {tuple(row) for row in session.execute(stmt)}
+    return [d for d in dues if key(d) not in known]
+
+
+def enqueue(session: Session, dues: list[Due], now: dt.datetime, sender: Address) -> Enqueued:
+    """One message per recipient holding their items that were not enqueued before."""
+    by_person: dict[str, list[Due]] = {}
+    for due in dues:
+        by_person.setdefault(due.to.username, []).append(due)
+    messages = items = refused = 0
+    for group in by_person.values():
+        row = _new_message(session, group[0], now)
+        inserted = _insert_items(session, row.id, group)
+        if not inserted:  # another run or node enqueued all of them first
+            session.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
+            continue
+        messages, items = messages + 1, items + len(inserted)
+        refused += not _fill(row, inserted, sender)
+    return Enqueued(messages, items, refused)
+
+
+def _new_message(session: Session, due: Due, now: dt.datetime) -> OutboxMessage:
+    row = OutboxMessage(recipient=due.to.username, name=due.to.name, email=due.to.email, locale=due.to.locale,
+                        status=PENDING, attempts=0, next_attempt_at=_naive(now), created_at=_naive(now))  # fmt: skip
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _insert_items(session: Session, outbox_id: int, group: list[Due]) -> list[Due]:
+    """INSERT … ON CONFLICT DO NOTHING; returns the items this call inserted."""
+    values = [
+        {"outbox_id": outbox_id, "recipient": d.to.username, "item_key": d.item_key, "slot": d.slot,
+         "deadline": d.key_date, "kind": d.kind, "payload": d.payload()}  # fmt: skip
+        for d in group
+    ]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(OutboxItem).on_conflict_do_nothing().returning(
+        OutboxItem.recipient, OutboxItem.item_key, OutboxItem.slot, OutboxItem.deadline
+    )
+    inserted = {tuple(row) for row in session.execute(stmt, values)}
+    return [d for d in group if key(d) in inserted]
+
+
+def _fill(row: OutboxMessage, items: list[Due], sender: Address) -> bool:
+    """Render the digest into the row; an unsafe header fails the row with the reason."""
+    from notifications.render import render  # jinja2 only where messages are built
+
+    rendered = render({"username": row.recipient, "name": row.name, "locale": row.locale},
+                      [d.payload() for d in items])  # fmt: skip
+    row.subject, row.body_text, row.body_html = rendered.subject, rendered.text, rendered.html
+    try:
+        row.message_id = message_id(row.id, row.created_at, sender.domain)
+        compose(letter(row), sender)
+    except UnsafeHeader as err:
+        row.status, row.last_error = FAILED, err.message
+        return False
+    return True
+
+
+def letter(row: OutboxMessage) -> Letter:
+    return Letter(row.name, row.email, row.subject, row.body_text, row.body_html, row.message_id or "",
+                  row.created_at.replace(tzinfo=dt.UTC))  # fmt: skip
+
+
+# --- claiming and recording ------------------------------------------------------
+
+
+def claim(db: Database, worker: str, limit: int) -> list[Claimed]:
+    """Take up to `limit` rows whose time has come, for `LEASE`, in one transaction."""
+    now = _naive(db.clock.now())
+    ready = or_(
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until <= now),
+    )
+    with db.write() as session:
+        rows = session.execute(
+            select(OutboxMessage).where(ready).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(limit).with_for_update(skip_locked=True)
+        ).scalars().all()  # fmt: skip
+        counts = _item_counts(session, [r.id for r in rows])
+        for row in rows:
+            row.status, row.claimed_by, row.lease_until = SENDING, worker, now + LEASE
+            row.attempts += 1
+        return [Claimed(r.id, r.attempts, counts.get(r.id, 0), letter(r)) for r in rows]
+
+
+def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    stmt = (
+        select(OutboxItem.outbox_id, func.count())
+        .where(OutboxItem.outbox_id.in_(ids))
+        .group_by(OutboxItem.outbox_id)
+    )
+    return dict(session.execute(stmt).all())
+
+
+def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None) -> str:
+    """Store the outcome of one attempt; returns the row's new status."""
+    now = db.clock.now()
+    values: dict = {"claimed_by": None, "lease_until": None}
+    if failure is None:
+        values.update(status=SENT, sent_at=_naive(now), last_error=None)
+    elif _permanent(failure) or claimed.attempts >= MAX_ATTEMPTS:
+        given_up = "" if _permanent(failure) else f"gave up after {claimed.attempts} attempts: "
+        values.update(status=FAILED, last_error=given_up + _message(failure))
+    else:
+        values.update(status=PENDING, last_error=_message(failure),
+                      next_attempt_at=_naive(now + backoff(claimed.attempts)))  # fmt: skip
+    with db.write() as session:
+        # Only the holder of the claim records; a sender whose lease ran out lost the row.
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker,
+                   OutboxMessage.status == SENDING)  # fmt: skip
+            .values(**values)
+        )
+    return values["status"]
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """1, 2, 4, 8 … minutes after the 1st, 2nd, 3rd … attempt, at most an hour."""
+    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), LONGEST_WAIT)
+
+
+def _permanent(failure: Exception) -> bool:
+    return isinstance(failure, UnsafeHeader) or (isinstance(failure, DeliveryFailed) and failure.permanent)
+
+
+def _message(failure: Exception) -> str:
+    return getattr(failure, "message", None) or str(failure) or type(failure).__name__
+
+
+# --- listing -------------------------------------------------------------------
+
+
+def rows(session: Session, status: str | None = None, limit: int | None = None) -> list[dict]:
+    """Outbox messages, oldest first; `pending` includes rows being sent right now."""
+    items = select(func.count()).where(OutboxItem.outbox_id == OutboxMessage.id).scalar_subquery()
+    stmt = select(OutboxMessage, items)
+    if status == PENDING:
+        stmt = stmt.where(OutboxMessage.status.in_((PENDING, SENDING)))
+    elif status is not None:
+        stmt = stmt.where(OutboxMessage.status == status)
+    if limit is not None:
+        found = session.execute(stmt.order_by(OutboxMessage.id.desc()).limit(limit)).all()[::-1]
+    else:
+        found = session.execute(stmt.order_by(OutboxMessage.id)).all()
+    return [_as_dict(row, count) for row, count in found]
+
+
+def _as_dict(row: OutboxMessage, items: int) -> dict:
+    return {
+        "id": row.id, "to": row.recipient, "email": row.email, "subject": row.subject, "status": row.status,
+        "attempts": row.attempts, "next_attempt_at": _iso(row.next_attempt_at), "last_error": row.last_error,
+        "created_at": _iso(row.created_at), "sent_at": _iso(row.sent_at), "message_id": row.message_id,
+        "items": items,
+    }  # fmt: skip
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _naive(moment: dt.datetime) -> dt.datetime:
+    """UTC without tzinfo, as the schema stores moments."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None)

@@ -1,0 +1,260 @@
+"""Which reminders are due at a moment: pure functions of the agenda and the time.
+
+Who is reminded of what, following the states of the contract:
+- contributors of an input's unit, while the input is `missing` or `returned` in an
+  `open` stage (kind `submit`);
+- approvers of the input's `approved_by` unit while it is `submitted`, and of the
+  stage's `decided_by` unit while the stage is `submitted`, never the person who
+  submitted it, who may not decide it (kind `decide`);
+- owners of the stage's `owner` unit while it is `open` (kind `finish`);
+- the stage's owners again when an input is `escalate_after_days` overdue (`escalation`);
+- contributors when their stage opens and when their input is returned, and owners
+  when their stage is returned (`opened`, `returned`: event notices, one per log entry).
+
+Slots: each of `before_days` (`before-7`), the deadline day (`deadline`), then every
+`overdue_every_days` after it (`overdue-3`, `overdue-6`, …), all in calendar days in
+the cycle's time zone. A slot is due from 07:00 local time on its day. Only the
+latest due slot of each item is planned, so after downtime one reminder goes out, not
+a burst of every missed slot; the outbox's UNIQUE key makes sure it goes out once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cycle.agenda import Agenda, Happened, Recipient, Work
+from cycle.clock import zone
+from workflows.definition import ReminderPolicy
+
+DUE_FROM = dt.time(7, 0)  # local time from which a slot's day counts as reached
+KINDS = ("submit", "decide", "finish", "escalation", "opened", "returned")
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str  # before-7, deadline, overdue-3, event-42
+    day: dt.date
+
+
+@dataclass(frozen=True)
+class Due:
+    """One planned reminder or notice for one recipient."""
+
+    to: Recipient
+    kind: str
+    item_key: str  # with slot and key_date (and the recipient) the outbox's UNIQUE key
+    slot: str
+    key_date: dt.date  # the deadline; for an event notice the date of the event
+    cycle: str
+    stage: str
+    stage_name: str
+    deadline: dt.date
+    days: int  # deadline minus today's local date: negative when overdue
+    reason: str
+    command: str
+    unit_name: str
+    input: str | None = None
+    input_name: str | None = None
+    unit: str | None = None
+    cycle_name: str = ""
+    actor: str | None = None
+    comment: str | None = None
+    inputs: tuple[str, ...] = ()  # for `opened`: the names of the inputs now expected
+
+    def sort_key(self) -> tuple:
+        return (self.to.username, self.cycle, self.deadline, self.stage, self.input or "", self.unit or "",
+                KINDS.index(self.kind), self.slot, self.item_key)  # fmt: skip
+
+    def as_plan(self) -> dict:
+        """The contract's `reminders plan` row, plus slot, email, locale and command."""
+        return {
+            "to": self.to.username, "cycle": self.cycle, "stage": self.stage, "input": self.input,
+            "unit": self.unit, "kind": self.kind, "deadline": self.deadline.isoformat(), "reason": self.reason,
+            "slot": self.slot, "email": self.to.email, "locale": self.to.locale, "command": self.command,
+        }  # fmt: skip
+
+    def payload(self) -> dict:
+        """What the outbox keeps of the item and the templates render: plain JSON values."""
+        data = dataclasses.asdict(self)
+        data["to"] = self.to.username
+        for name in ("deadline", "key_date"):
+            data[name] = data[name].isoformat()
+        data["inputs"] = list(self.inputs)
+        kind, _, number = self.slot.partition("-")
+        data["slot_kind"], data["slot_days"] = kind, int(number or 0)
+        return data
+
+
+def plan(agenda: Agenda, at: dt.datetime) -> list[Due]:
+    """Every reminder and notice due at `at` (aware), one per item and recipient, sorted."""
+    found = [due for work in agenda.work for due in _for_work(agenda, work, at)]
+    found += [due for event in agenda.events for due in _for_event(agenda, event, at)]
+    unique = {(d.to.username, d.item_key, d.slot, d.key_date): d for d in found}
+    return sorted(unique.values(), key=Due.sort_key)
+
+
+# --- slots -----------------------------------------------------------------------
+
+
+def policy(data: dict) -> ReminderPolicy:
+    """A row's merged policy (JSON); keys it lacks take the definition's defaults."""
+    known = {f.name for f in dataclasses.fields(ReminderPolicy)}
+    values = {k: v for k, v in (data or {}).items() if k in known}
+    if "before_days" in values:
+        values["before_days"] = tuple(values["before_days"])
+    return ReminderPolicy(**values)
+
+
+def reached_day(at: dt.datetime, tz_name: str) -> dt.date:
+    """The latest local day whose slots are due at `at`: today from 07:00, else yesterday."""
+    local = at.astimezone(zone(tz_name))
+    return local.date() if local.time() >= DUE_FROM else local.date() - dt.timedelta(days=1)
+
+
+def latest_slot(deadline: dt.date, rules: ReminderPolicy, day: dt.date) -> Slot | None:
+    """The latest slot of the series that falls on or before `day`, if any."""
+    late = (day - deadline).days
+    every = rules.overdue_every_days
+    if every and late >= every:
+        n = late // every * every
+        return Slot(f"overdue-{n}", deadline + dt.timedelta(days=n))
+    if rules.on_deadline and late >= 0:
+        return Slot("deadline", deadline)
+    leads = [n for n in rules.before_days if -late <= n]
+    if leads:
+        n = min(leads)
+        return Slot(f"before-{n}", deadline - dt.timedelta(days=n))
+    return None
+
+
+def escalation_slot(deadline: dt.date, rules: ReminderPolicy, day: dt.date) -> Slot | None:
+    """From `escalate_after_days` overdue on, repeated every `overdue_every_days`."""
+    after, every = rules.escalate_after_days, rules.overdue_every_days
+    late = (day - deadline).days
+    if after is None or late < after:
+        return None
+    n = after + ((late - after) // every * every if every else 0)
+    return Slot(f"overdue-{n}", deadline + dt.timedelta(days=n))
+
+
+def describe(slot: Slot, deadline: dt.date) -> str:
+    """The one-line reason: `7 days before the deadline 2027-03-31`."""
+    kind, _, number = slot.name.partition("-")
+    if kind == "deadline":
+        return f"on the deadline {deadline.isoformat()}"
+    days = f"{number} day{'' if number == '1' else 's'}"
+    where = "before" if kind == "before" else "after"
+    return f"{days} {where} the deadline {deadline.isoformat()}"
+
+
+# --- reminders of open work --------------------------------------------------------
+
+
+def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
+    rules = policy(work.reminders)
+    day = reached_day(at, work.timezone)
+    slot = latest_slot(work.deadline, rules, day)
+    role, unit, kind = _responsible(work)
+    if slot is not None:
+        for person in _people(agenda, role, unit, but=work.submitted_by if kind == "decide" else None):
+            yield _due(agenda, work, at, person, kind, slot, describe(slot, work.deadline))
+    escalated = escalation_slot(work.deadline, rules, day) if work.is_input else None
+    if escalated is not None:
+        reason = f"{describe(escalated, work.deadline)}, still {work.state}: the stage's owners are told"
+        for person in _people(agenda, "owner", work.owner_unit):
+            yield _due(agenda, work, at, person, "escalation", escalated, reason)
+
+
+def _responsible(work: Work) -> tuple[str, str, str]:
+    """(role, unit, kind) of the people whose turn it is."""
+    if work.is_input:
+        if work.state == "submitted":
+            return "approver", work.approved_by_unit or "", "decide"
+        return "contributor", work.unit or "", "submit"
+    if work.state == "submitted":
+        return "approver", work.decided_by_unit, "decide"
+    return "owner", work.owner_unit, "finish"
+
+
+def _people(agenda: Agenda, role: str, unit: str, but: str | None = None) -> tuple[Recipient, ...]:
+    return tuple(p for p in agenda.holders.get((role, unit), ()) if p.username != but)
+
+
+def _due(agenda: Agenda, work: Work, at: dt.datetime, person: Recipient, kind: str, slot: Slot, reason: str) -> Due:
+    return Due(
+        to=person, kind=kind, item_key=item_key(kind, work), slot=slot.name, key_date=work.deadline,
+        cycle=work.cycle, cycle_name=work.cycle_name, stage=work.stage, stage_name=work.stage_name,
+        input=work.input, input_name=work.input_name, unit=work.unit, unit_name=_unit_name(agenda, work, kind),
+        deadline=work.deadline, days=(work.deadline - _today(at, work)).days, reason=reason,
+        command=command(kind, work),
+    )  # fmt: skip
+
+
+def item_key(kind: str, work: Work, unit: str | None = None) -> str:
+    """`submit:ange-2027/tertialrapport/ekonomi@soc`: what the reminder is about, readable."""
+    target = f"{work.cycle}/{work.stage}"
+    if work.is_input and kind != "opened":
+        return f"{kind}:{target}/{work.input}@{work.unit}"
+    return f"{kind}:{target}@{unit}" if unit else f"{kind}:{target}"
+
+
+def command(kind: str, work: Work) -> str:
+    """The exact `arshjul` command that acts on the item."""
+    c, s = shlex.quote(work.cycle), shlex.quote(work.stage)
+    if kind in ("escalation", "opened"):
+        return f"arshjul status {c}"
+    if work.is_input:
+        verb = "approve" if kind == "decide" else "submit"
+        return f"arshjul input {verb} {c} {s} {shlex.quote(work.input or '')} --unit {shlex.quote(work.unit or '')}"
+    verb = "approve" if kind == "decide" else "submit"
+    return f"arshjul stage {verb} {c} {s}"
+
+
+def _unit_name(agenda: Agenda, work: Work, kind: str) -> str:
+    if work.is_input:
+        key = work.unit or ""
+    else:
+        key = work.decided_by_unit if kind == "decide" else work.owner_unit
+    return agenda.units.get(key, key)
+
+
+def _today(at: dt.datetime, work: Work) -> dt.date:
+    return at.astimezone(zone(work.timezone)).date()
+
+
+# --- event notices -----------------------------------------------------------------
+
+
+def _for_event(agenda: Agenda, event: Happened, at: dt.datetime) -> Iterator[Due]:
+    first = event.work[0]
+    when = event.at.astimezone(zone(first.timezone)).date()
+    slot = Slot(f"event-{event.seq}", when)
+    if event.event == "open":
+        yield from _opened(agenda, event, at, slot)
+        return
+    role, unit = ("contributor", first.unit or "") if first.is_input else ("owner", first.owner_unit)
+    reason = f"returned on {when.isoformat()} by {event.actor}"
+    for person in _people(agenda, role, unit):
+        base = _due(agenda, first, at, person, "submit" if first.is_input else "finish", slot, reason)
+        yield dataclasses.replace(base, kind="returned", item_key=item_key("returned", first), key_date=when,
+                                  actor=event.actor, comment=event.comment)  # fmt: skip
+
+
+def _opened(agenda: Agenda, event: Happened, at: dt.datetime, slot: Slot) -> Iterator[Due]:
+    """One notice per unit that has inputs in the stage, to that unit's contributors."""
+    units: dict[str, list[Work]] = {}
+    for work in event.work:
+        units.setdefault(work.unit or "", []).append(work)
+    reason = f"the stage opened on {slot.day.isoformat()}"
+    for unit, inputs in units.items():
+        first = min(inputs, key=lambda w: (w.deadline, w.input or ""))
+        stage_level = dataclasses.replace(first, input=None, input_name=None, unit=unit)
+        for person in _people(agenda, "contributor", unit):
+            base = _due(agenda, stage_level, at, person, "opened", slot, reason)
+            yield dataclasses.replace(base, item_key=item_key("opened", first, unit), key_date=slot.day,
+                                      unit_name=agenda.units.get(unit, unit), actor=event.actor,
+                                      inputs=tuple(w.input_name or w.input or "" for w in inputs))  # fmt: skip

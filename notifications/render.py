@@ -1,0 +1,90 @@
+"""Rendering a digest from the files in `notifications/templates/`: subject, text and HTML.
+
+The recipient's `locale` picks the language (`sv`, the default, or `en`). Two jinja2
+environments share the files: the HTML one escapes every value (names, comments and
+stage names are typed by people), the plain-text one does not, since escaping there
+would only garble the text. Undefined variables are errors (`StrictUndefined`), so a
+template and its context cannot drift apart silently.
+
+The context every digest template gets:
+- `recipient`: `{username, name, locale}`;
+- `items`: the due items, most urgent first, each `notifications.planner.Due.payload()`:
+  `kind, cycle, cycle_name, stage, stage_name, input, input_name, unit, unit_name,
+  deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
+  comment, inputs, item_key, to`;
+- `count`: the number of items.
+The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+TEMPLATES = Path(__file__).parent / "templates"
+LOCALES = ("sv", "en")
+DEFAULT_LOCALE = "sv"
+MONTHS = {
+    "sv": ("januari", "februari", "mars", "april", "maj", "juni",
+           "juli", "augusti", "september", "oktober", "november", "december"),
+    "en": ("January", "February", "March", "April", "May", "June",
+           "July", "August", "September", "October", "November", "December"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+def long_date(value: str | dt.date, locale: str = DEFAULT_LOCALE) -> str:
+    """`31 mars 2027`: written out here, not by the C locale, which may not have Swedish."""
+    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+    return f"{day.day} {MONTHS[language(locale)][day.month - 1]} {day.year}"
+
+
+def language(locale: str | None) -> str:
+    return locale if locale in LOCALES else DEFAULT_LOCALE
+
+
+def _environment(autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["longdate"] = long_date
+    return env
+
+
+@functools.cache
+def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
+    return _environment(autoescape=False), _environment(autoescape=True)
+
+
+def urgency(item: dict) -> tuple:
+    """Digest order: most overdue or nearest deadline first, then by what it is."""
+    return (item["days"], item["cycle"], item["stage"], item["input"] or "", item["unit"] or "", item["item_key"])
+
+
+def render(recipient: dict, items: list[dict]) -> Rendered:
+    """The digest for one recipient; `items` are `Due.payload()` dicts."""
+    lang = language(recipient.get("locale"))
+    text_env, html_env = _environments()
+    context = {"recipient": recipient, "items": sorted(items, key=urgency), "count": len(items)}
+    subject = text_env.get_template(f"digest.{lang}.subject.txt").render(context)
+    return Rendered(
+        # The subject file ends with a newline like any text file; that one is not part of it.
+        subject=subject.removesuffix("\n"),
+        text=text_env.get_template(f"digest.{lang}.txt").render(context),
+        html=html_env.get_template(f"digest.{lang}.html").render(context),
+    )

@@ -1,0 +1,72 @@
+"""`arshjul scheduler run`: APScheduler 3 ticks that plan, enqueue and deliver.
+
+One interval job in an in-memory job store, `coalesce=True` (a backlog of missed ticks
+runs once), `max_instances=1` (ticks never overlap) and `misfire_grace_time=None` (a
+late tick still runs). APScheduler's job stores cannot be shared between processes,
+so nothing here is relied on for correctness: several schedulers may run against one
+database, and the outbox's UNIQUE key and leases keep every reminder to one delivery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from collections.abc import Callable
+
+from cycle.database import Database
+from cycle.errors import ArshjulError
+from notifications.transport import Transport
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def run_scheduler(db: Database, actor: str, transport: Transport, interval_seconds: float,
+                  echo: Callable[[str], None]) -> None:  # fmt: skip
+    """Tick now and every `interval_seconds` until SIGTERM or SIGINT; then return."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from notifications import service
+
+    service.require_admin(db, actor, "run the reminder scheduler")
+    scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC)
+    scheduler.add_job(
+        _tick, "interval", args=(db, actor, transport, echo), seconds=interval_seconds, id="reminders",
+        next_run_time=dt.datetime.now(dt.UTC), coalesce=True, max_instances=1, misfire_grace_time=None,
+    )  # fmt: skip
+    echo(f"scheduler: every {interval_seconds:g} s, mail via {transport.describe()}; stop with Ctrl-C or SIGTERM")
+    previous = _on_stop_signals(lambda *_: scheduler.shutdown(wait=False))
+    try:
+        scheduler.start()
+    finally:
+        _restore(previous)
+    echo("scheduler: stopped")
+
+
+def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], None]) -> None:
+    """One round; a failure is reported and the next tick tries again."""
+    from notifications import service
+
+    started = db.clock.now()
+    try:
+        counts = service.send_reminders(db, actor, None, transport)
+    except ArshjulError as err:
+        echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {'; '.join(err.lines())}")
+        return
+    except Exception as err:  # a database outage must not end a long-running scheduler
+        echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {type(err).__name__}: {err}")
+        return
+    echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _on_stop_signals(handler) -> dict:
+    """Install `handler` for SIGTERM and SIGINT; only the main thread may."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+
+
+def _restore(previous: dict) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)

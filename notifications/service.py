@@ -1,0 +1,95 @@
+"""The reminder use cases the CLI calls: plan, send, list, the transport, the scheduler.
+
+Importing this module is cheap: jinja2, smtplib and APScheduler load only in the
+functions that need them. Every use case is for admins (contract: `reminders …`,
+`scheduler run`).
+
+`send_reminders` returns counts: `enqueued` reminder items newly put in the outbox,
+`messages` messages delivered and `sent` the items they carried, `retrying` messages
+that will be tried again later, `failed` messages that failed for good.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.orm import Session
+
+from cycle import agenda, people
+from cycle.database import Database
+from cycle.errors import BadInput
+from cycle.models import OutboxStatus
+
+if TYPE_CHECKING:
+    from notifications.planner import Due
+    from notifications.transport import Transport
+
+# Event notices are read from this much of the log: enough to ride out a long weekend
+# of downtime, little enough that the query stays cheap on a million entries.
+NOTICE_WINDOW = dt.timedelta(days=4)
+STATUSES = tuple(s.value for s in OutboxStatus if s is not OutboxStatus.SENDING)
+
+
+def require_admin(db: Database, actor: str, doing: str) -> None:
+    with db.read() as session:
+        people.require(people.person(session, actor), "admin", None, doing)
+
+
+def plan_reminders(db: Database, actor: str, at: dt.datetime | None) -> list[dict]:
+    """Dry run: what `send_reminders` at `at` would enqueue, one row per item and recipient."""
+    at = at or db.clock.now()
+    with db.read() as session:
+        people.require(people.person(session, actor), "admin", None, "plan reminders")
+        return [due.as_plan() for due in due_now(session, at)]
+
+
+def due_now(session: Session, at: dt.datetime) -> list[Due]:
+    """Planned at `at` and not yet in the outbox."""
+    from notifications import outbox, planner
+
+    found = agenda.read(session, since=at - NOTICE_WINDOW, until=at)
+    return outbox.fresh(session, planner.plan(found, at))
+
+
+def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: Transport) -> dict:
+    """Enqueue what is due at `at` (idempotent), then deliver every message whose time has come."""
+    from notifications import delivery, outbox
+
+    at = at or db.clock.now()
+    with db.write() as session:
+        people.require(people.person(session, actor), "admin", None, "send reminders")
+        enqueued = outbox.enqueue(session, due_now(session, at), db.clock.now(), transport.sender)
+    tally = delivery.deliver(db, transport)
+    return {
+        "enqueued": enqueued.items, "sent": tally["items"], "failed": tally["failed"] + enqueued.refused,
+        "retrying": tally["retrying"], "messages": tally["messages"],
+    }  # fmt: skip
+
+
+def list_reminders(db: Database, actor: str, status: str | None = None, limit: int | None = None) -> list[dict]:
+    """Outbox messages, oldest first; `status` is pending (which includes sending), sent or failed."""
+    from notifications import outbox
+
+    if status is not None and status not in STATUSES:
+        raise BadInput(f"unknown status '{status}': use one of {', '.join(STATUSES)}")
+    with db.read() as session:
+        people.require(people.person(session, actor), "admin", None, "list reminders")
+        return outbox.rows(session, status, limit)
+
+
+def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Transport:
+    """SMTP when `ARSHJUL_SMTP_URL` is set, else `.eml` files written to `mail_dir`."""
+    from notifications import transport
+
+    return transport.transport_from_env(environ, mail_dir)
+
+
+def run_scheduler(db: Database, actor: str, transport: Transport, interval_seconds: float,
+                  echo: Callable[[str], None]) -> None:  # fmt: skip
+    """Long-running: plan, enqueue and deliver every `interval_seconds` until SIGTERM/SIGINT."""
+    from notifications import scheduler
+
+    scheduler.run_scheduler(db, actor, transport, interval_seconds, echo)

@@ -1,0 +1,225 @@
+"""Where messages go: an SMTP relay named by `ARSHJUL_SMTP_URL`, or `.eml` files.
+
+SMTP replies are read the way RFC 5321 means them: a 4xx reply, a dropped connection
+or a timeout is transient (`TryLater`), a 5xx reply to the mail transaction is
+permanent (`Rejected`). Failures to connect, to start TLS or to log in are our
+configuration's fault, not the message's, so they are transient too: the rows wait
+for the relay to be fixed instead of all failing at once.
+
+Credentials come only from the environment (inside the URL, percent-encoded).
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+import tempfile
+import urllib.parse
+from collections.abc import Mapping
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+
+from cycle.errors import BadInput
+from notifications.errors import Rejected, TryLater, UnsafeHeader
+from notifications.mail import address
+
+DEFAULT_SENDER = "arshjul@localhost"
+DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+SMTP_TIMEOUT_SECONDS = 30.0
+
+
+class Transport(abc.ABC):
+    """Takes one message for one recipient, or raises TryLater / Rejected."""
+
+    def __init__(self, sender: Address):
+        self.sender = sender
+
+    @abc.abstractmethod
+    def send(self, msg: EmailMessage, to: str) -> None: ...
+
+    @abc.abstractmethod
+    def describe(self) -> str: ...
+
+    def close(self) -> None:
+        """Release any connection; the transport reconnects when used again."""
+        return None
+
+    def __enter__(self) -> Transport:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
+
+
+class FileTransport(Transport):
+    """Writes each message as `<folder>/<Message-ID>.eml`: a resend overwrites the same file."""
+
+    def __init__(self, folder: Path, sender: Address):
+        super().__init__(sender)
+        self.folder = Path(folder)
+
+    def describe(self) -> str:
+        return f".eml files in {self.folder}"
+
+    def path_for(self, msg: EmailMessage) -> Path:
+        ident = str(msg["Message-ID"]).strip("<> ")
+        return self.folder / (ident.replace("@", "_at_").replace("/", "_") + ".eml")
+
+    def send(self, msg: EmailMessage, to: str) -> None:
+        target = self.path_for(msg)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            # Write aside and rename, so a reader never sees half a message.
+            with tempfile.NamedTemporaryFile("wb", dir=self.folder, suffix=".tmp", delete=False) as out:
+                out.write(msg.as_bytes())
+            os.replace(out.name, target)
+        except OSError as err:
+            raise TryLater(f"cannot write {target}: {err}") from err
+
+
+class SmtpTransport(Transport):
+    """One connection per transport, opened on first use and reopened after any error."""
+
+    def __init__(self, host: str, port: int, sender: Address, *, tls: str = "none", username: str | None = None,
+                 password: str | None = None, timeout: float = SMTP_TIMEOUT_SECONDS, ssl_context=None):  # fmt: skip
+        super().__init__(sender)
+        self.host, self.port, self.tls = host, port, tls  # tls: none, starttls or implicit
+        self.username, self.password, self.timeout = username, password, timeout
+        self.ssl_context = ssl_context
+        self._smtp = None
+
+    def describe(self) -> str:
+        scheme = "smtps" if self.tls == "implicit" else "smtp"
+        extra = " with STARTTLS" if self.tls == "starttls" else ""
+        login = f", login as {self.username}" if self.username else ""
+        return f"SMTP {scheme}://{self.host}:{self.port}{extra}{login}"
+
+    def send(self, msg: EmailMessage, to: str) -> None:
+        import smtplib
+
+        smtp = self._connection()
+        try:
+            smtp.send_message(msg, from_addr=self.sender.addr_spec, to_addrs=[to])
+        except smtplib.SMTPRecipientsRefused as err:
+            self.close()
+            code, text = next(iter(err.recipients.values()))
+            raise _by_code(code, text, f"the server refused the recipient {to}") from err
+        except smtplib.SMTPResponseException as err:
+            self.close()
+            raise _by_code(err.smtp_code, err.smtp_error, "the server refused the message") from err
+        except (smtplib.SMTPException, OSError) as err:  # dropped connection, timeout, reset
+            self.close()
+            raise TryLater(f"the connection to {self.host}:{self.port} failed: {err or type(err).__name__}") from err
+
+    def _connection(self):
+        # A relay drops idle connections; find out before handing it a message.
+        if self._smtp is not None and not _alive(self._smtp):
+            self.close()
+        if self._smtp is None:
+            self._smtp = self._connect()
+        return self._smtp
+
+    def _connect(self):
+        import smtplib
+        import ssl
+
+        context = self.ssl_context or ssl.create_default_context()
+        try:
+            if self.tls == "implicit":
+                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            try:
+                self._greet(smtp, context)
+            except BaseException:
+                smtp.close()
+                raise
+        except (smtplib.SMTPException, OSError) as err:
+            raise TryLater(f"cannot use the SMTP server {self.host}:{self.port}: {_said(err)}") from err
+        return smtp
+
+    def _greet(self, smtp, context) -> None:
+        smtp.ehlo_or_helo_if_needed()
+        if self.tls == "starttls":
+            smtp.starttls(context=context)
+            smtp.ehlo()
+        if self.username:
+            smtp.login(self.username, self.password or "")
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except Exception:  # the connection may already be gone; closing is all that is left
+            smtp.close()
+
+
+def _alive(smtp) -> bool:
+    try:
+        return smtp.noop()[0] == 250
+    except Exception:  # any failure means the same: open a new connection
+        return False
+
+
+def _said(err: Exception) -> str:
+    code, text = getattr(err, "smtp_code", None), getattr(err, "smtp_error", None)
+    if code is None:
+        return str(err) or type(err).__name__
+    return f"{code} {_text(text)}"
+
+
+def _text(text) -> str:
+    return (text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)).replace("\n", " ")
+
+
+def _by_code(code: int, text, what: str) -> TryLater | Rejected:
+    """RFC 5321: 4yz is a transient failure, 5yz a permanent one."""
+    said = f"{what}: {code} {_text(text)}"
+    if 500 <= code < 600:
+        return Rejected(said)
+    return TryLater(said)
+
+
+# --- configuration ---------------------------------------------------------------
+
+
+def sender_from(value: str | None) -> Address:
+    """`ARSHJUL_MAIL_FROM`: `addr@domain` or `Name <addr@domain>`."""
+    name, addr = parseaddr(value or DEFAULT_SENDER)
+    try:
+        return address(name or "arshjul", addr, "sender")
+    except UnsafeHeader as err:
+        raise BadInput(f"ARSHJUL_MAIL_FROM: {err.message}") from err
+
+
+def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Transport:
+    """SMTP when `ARSHJUL_SMTP_URL` is set, else `.eml` files in `mail_dir`."""
+    sender = sender_from(environ.get("ARSHJUL_MAIL_FROM"))
+    url = environ.get("ARSHJUL_SMTP_URL")
+    if not url:
+        return FileTransport(Path(mail_dir), sender)
+    return smtp_from_url(url, sender)
+
+
+def smtp_from_url(url: str, sender: Address) -> SmtpTransport:
+    """`smtp://[user:pass@]host:port[?starttls=true]` or `smtps://…` (implicit TLS)."""
+    parts = urllib.parse.urlsplit(url)
+    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never echo a password
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        raise BadInput(f"ARSHJUL_SMTP_URL '{shown}' is not smtp://[user:pass@]host:port or smtps://…")
+    query = urllib.parse.parse_qs(parts.query)
+    starttls = query.get("starttls", ["false"])[-1].lower() in ("1", "true", "yes")
+    tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
+    try:
+        port = parts.port or (587 if starttls else DEFAULT_PORTS[parts.scheme])
+        timeout = float(query.get("timeout", [SMTP_TIMEOUT_SECONDS])[-1])
+    except ValueError as err:
+        raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': {err}") from err
+    username = urllib.parse.unquote(parts.username) if parts.username else None
+    password = urllib.parse.unquote(parts.password) if parts.password else None
+    return SmtpTransport(parts.hostname, port, sender, tls=tls, username=username, password=password,
+                         timeout=timeout)  # fmt: skip
