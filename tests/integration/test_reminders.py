@@ -1,0 +1,196 @@
+"""Reminders end to end: the Ånge wheel, a real SMTP server, the clock moved by hand.
+
+Each step sets the clock to a Stockholm moment, runs `send_reminders` and reads back
+what the SMTP server received: one digest per recipient, each carrying the items of
+the outbox row its Message-ID names.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from cycle import actions
+from cycle.clock import parse_date
+from cycle.models import OutboxItem, OutboxMessage
+from notifications.service import list_reminders, plan_reminders, send_reminders
+from tests.integration.conftest import ADMIN, local
+
+C, S, I = "ange-2027", "omvarldsanalys", "verksamhetsanalys"
+CONTRIBUTORS = {"bou": "sara", "soc": "johanna", "sbf": "james", "kultur": "linnea"}
+OWNERS = ("karin", "maria", "oskar")
+
+
+def digests(db, sink) -> dict[str, list[str]]:
+    """username -> the items (`kind slot what`) of the one message that person received."""
+    found: dict[str, list[str]] = {}
+    for received in sink.take():
+        with db.read() as session:
+            row = session.execute(
+                select(OutboxMessage).where(OutboxMessage.message_id == str(received.message["Message-ID"]))
+            ).scalar_one()
+            items = session.execute(select(OutboxItem).where(OutboxItem.outbox_id == row.id)).scalars().all()
+        assert received.to == row.email
+        assert row.recipient not in found, f"{row.recipient} got more than one message in one run"
+        found[row.recipient] = sorted(f"{i.kind} {i.slot} {i.item_key.split('/', 1)[1]}" for i in items)
+    return found
+
+
+def step(db, clock, smtp, sink, when: str) -> dict[str, list[str]]:
+    clock.set(local(when))
+    send_reminders(db, ADMIN, None, smtp)
+    return digests(db, sink)
+
+
+def to_all(units, line: str) -> dict[str, list[str]]:
+    return {CONTRIBUTORS[u]: [line.format(unit=u)] for u in units}
+
+
+def test_who_gets_what_and_when_across_a_stage(wheel, clock, smtp, smtp_sink):
+    db, run = wheel, (lambda when: step(wheel, clock, smtp, smtp_sink, when))
+    assert run("2026-01-09T09:00") == {}  # nothing is open yet
+
+    clock.set(local("2026-01-12T09:00"))
+    opened = actions.open_stage(db, "karin", C, S).seq
+    assert run("2026-01-12T09:05") == to_all(CONTRIBUTORS, f"opened event-{opened} {S}@{{unit}}")
+
+    # Input deadline Friday 2026-02-13 (Y-1-02-15 is a Sunday); before_days [28, 7, 1].
+    assert run("2026-01-16T06:59") == {}  # a slot is due from 07:00 local time
+    assert run("2026-01-16T07:00") == to_all(CONTRIBUTORS, f"submit before-28 {S}/{I}@{{unit}}")
+    assert run("2026-01-16T12:00") == {}  # never twice
+
+    clock.set(local("2026-02-01T10:00"))
+    actions.submit_input(db, "sara", C, S, I, "bou")
+    assert run("2026-02-01T10:05") == {a: [f"decide before-28 {S}/{I}@bou"] for a in ("eva", "lars")}
+    clock.set(local("2026-02-03T10:00"))
+    actions.approve_input(db, "lars", C, S, I, "bou")
+
+    assert run("2026-02-06T07:00") == to_all(("soc", "sbf", "kultur"), f"submit before-7 {S}/{I}@{{unit}}")
+
+    clock.set(local("2026-02-10T10:00"))
+    actions.submit_input(db, "johanna", C, S, I, "soc")
+    clock.set(local("2026-02-11T10:00"))
+    returned = actions.return_input(db, "eva", C, S, I, "soc", comment="Siffrorna för hemtjänsten saknas").seq
+    assert run("2026-02-11T10:05") == {"johanna": [f"returned event-{returned} {S}/{I}@soc"]}
+
+    assert run("2026-02-12T07:00") == to_all(("soc", "sbf", "kultur"), f"submit before-1 {S}/{I}@{{unit}}")
+    deadline_day = run("2026-02-13T07:00")
+    assert deadline_day == {
+        **to_all(("soc", "sbf", "kultur"), f"submit deadline {S}/{I}@{{unit}}"),
+        **{o: [f"finish before-28 {S}"] for o in OWNERS},  # the stage itself is due 2026-03-13
+    }
+    clock.set(local("2026-02-13T10:00"))
+    actions.submit_input(db, "james", C, S, I, "sbf")
+
+    late = [f"escalation overdue-3 {S}/{I}@{u}" for u in ("kultur", "sbf", "soc")]
+    assert run("2026-02-16T07:00") == {
+        **to_all(("soc", "kultur"), f"submit overdue-3 {S}/{I}@{{unit}}"),
+        **{a: [f"decide overdue-3 {S}/{I}@sbf"] for a in ("eva", "lars")},
+        **{o: late for o in OWNERS},
+    }
+
+    # Down for nine days: overdue-6 and -9 are skipped, only the latest slot goes out.
+    late = [f"escalation overdue-12 {S}/{I}@{u}" for u in ("kultur", "sbf", "soc")]
+    assert run("2026-02-25T07:30") == {
+        **to_all(("soc", "kultur"), f"submit overdue-12 {S}/{I}@{{unit}}"),
+        **{a: [f"decide overdue-12 {S}/{I}@sbf"] for a in ("eva", "lars")},
+        **{o: late for o in OWNERS},
+    }
+
+    # A moved deadline starts a fresh series for that input, and its escalation stops.
+    clock.set(local("2026-02-25T09:00"))
+    actions.set_deadline(db, "karin", C, S, parse_date("2026-03-02"), "Sjukdom", input_key=I, unit="soc")
+    assert run("2026-02-25T09:05") == {"johanna": [f"submit before-7 {S}/{I}@soc"]}
+    later = run("2026-02-28T07:00")  # the others' series go on: overdue-15
+    assert "johanna" not in later and later["linnea"] == [f"submit overdue-15 {S}/{I}@kultur"]
+    assert later["karin"] == [f"escalation overdue-15 {S}/{I}@{u}" for u in ("kultur", "sbf")]
+    assert run("2026-03-01T07:00") == {"johanna": [f"submit before-1 {S}/{I}@soc"]}
+
+
+def test_each_person_reads_their_digest_in_their_language(wheel, clock, smtp, smtp_sink):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-01-16T07:00"))
+    send_reminders(wheel, ADMIN, None, smtp)
+    by_person = {r.to.split(".")[0]: r for r in smtp_sink.take()}
+    assert sorted(by_person) == ["james", "johanna", "linnea", "sara"]
+
+    james, sara = by_person["james"], by_person["sara"]
+    assert james.message["Subject"].startswith("Planning wheel: Nulägeskoll och omvärldsanalys")
+    assert "28 days before the deadline 13 February 2026" in james.text()
+    assert "2 items in the planning wheel are waiting for you" in james.text()  # the opening notice and the reminder
+    assert sara.message["Subject"].startswith("Årshjulet: Nulägeskoll och omvärldsanalys")
+    assert "28 dagar före tidsgränsen 13 februari 2026" in sara.text()
+    assert "etappen öppnades 12 januari 2026 av karin" in sara.text()
+    assert f"arshjul input submit {C} {S} {I} --unit bou" in sara.text()
+    assert "28 dagar före tidsgränsen 13 februari 2026" in sara.html()
+    assert str(sara.message["To"]) == "Sara Lund <sara.lund@example.se>"
+    assert sara.mail_from == "arshjul@ange.example"
+
+
+def test_a_returned_input_tells_its_contributor_why(wheel, clock, smtp, smtp_sink):
+    clock.set(local("2026-02-10T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    actions.submit_input(wheel, "johanna", C, S, I, "soc")
+    actions.return_input(wheel, "lars", C, S, I, "soc", comment="Siffrorna saknas.\nSe bilaga <2>.")
+    send_reminders(wheel, ADMIN, None, smtp)
+    johanna = next(r for r in smtp_sink.take() if r.to.startswith("johanna"))
+    assert "returnerades 10 februari 2026 av lars" in johanna.text()
+    assert "Siffrorna saknas.\n               Se bilaga <2>." in johanna.text()
+    assert "Se bilaga &lt;2&gt;." in johanna.html()
+
+
+@pytest.mark.parametrize("when", ["2026-01-12T09:30", "2026-02-16T07:00", "2026-02-25T08:00"])
+def test_plan_shows_exactly_what_send_then_delivers(wheel, clock, smtp, smtp_sink, when):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-02-01T10:00"))
+    actions.submit_input(wheel, "sara", C, S, I, "bou")
+    clock.set(local(when))
+
+    planned = plan_reminders(wheel, ADMIN, clock.now())
+    assert planned, "a busy moment of the wheel"
+    assert all(set(row) >= {"to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason"} for row in planned)
+    counts = send_reminders(wheel, ADMIN, clock.now(), smtp)
+    received = digests(wheel, smtp_sink)
+
+    expected: dict[str, list[str]] = {}
+    for row in planned:
+        what = f"{row['stage']}/{row['input']}@{row['unit']}" if row["input"] else f"{row['stage']}"
+        if row["kind"] == "opened":
+            what = f"{row['stage']}@{row['unit']}"
+        expected.setdefault(row["to"], []).append(f"{row['kind']} {row['slot']} {what}")
+    assert received == {to: sorted(items) for to, items in expected.items()}
+    assert counts == {"enqueued": len(planned), "sent": len(planned), "failed": 0, "retrying": 0,
+                      "messages": len(expected)}  # fmt: skip
+    assert plan_reminders(wheel, ADMIN, clock.now()) == []
+
+
+def test_plan_rows_say_why_in_one_line(wheel, clock):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    planned = plan_reminders(wheel, ADMIN, local("2026-02-06T07:00"))
+    sara = [row for row in planned if row["to"] == "sara"]
+    assert sara == [{
+        "to": "sara", "cycle": C, "stage": S, "input": I, "unit": "bou", "kind": "submit",
+        "deadline": "2026-02-13", "reason": "7 days before the deadline 2026-02-13", "slot": "before-7",
+        "email": "sara.lund@example.se", "locale": "sv", "command": f"arshjul input submit {C} {S} {I} --unit bou",
+    }]  # fmt: skip
+
+
+def test_repeated_sends_and_a_second_node_deliver_each_reminder_once(wheel, clock, smtp, smtp_sink, db_url):
+    from cycle.database import Database
+
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-01-16T08:00"))
+    other = Database(db_url, clock=clock)  # another process on the same database
+    try:
+        first = send_reminders(wheel, ADMIN, None, smtp)
+        again = send_reminders(other, ADMIN, None, smtp)
+        assert send_reminders(wheel, ADMIN, None, smtp)["enqueued"] == 0
+    finally:
+        other.dispose()
+    assert first["messages"] == 4 and again == {"enqueued": 0, "sent": 0, "failed": 0, "retrying": 0, "messages": 0}
+    assert len(smtp_sink.take()) == 4
+    assert [row["status"] for row in list_reminders(wheel, ADMIN)] == ["sent"] * 4
