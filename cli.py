@@ -31,7 +31,10 @@ INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, neither a refusal (1) nor bad input (
 EVENTS = ("org_load", "cycle_start", "open", "submit", "approve", "return", "close", "deadline")
 LOG_KEYS = ("seq", "at", "actor", "cycle", "stage", "input", "unit", "event", "from_state", "to_state",
             "comment", "ref", "prev_hash", "hash")  # fmt: skip
-PLAN_KEYS = ("to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason")
+PLAN_KEYS = ("to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason",
+             "slot", "email", "locale", "command")  # fmt: skip
+OUTBOX_KEYS = ("id", "to", "email", "status", "items", "attempts", "created_at", "next_attempt_at", "sent_at",
+               "subject", "last_error", "message_id")  # fmt: skip
 STYLES = {"pending": {"dim": True}, "missing": {"fg": "yellow"}, "open": {"fg": "yellow"},
           "returned": {"fg": "magenta"}, "submitted": {"fg": "cyan"}, "approved": {"fg": "green"},
           "closed": {"fg": "green"}, "ok": {"fg": "green"}, "ALTERED": {"fg": "red", "bold": True}}  # fmt: skip
@@ -89,7 +92,12 @@ class Failure(click.ClickException):
 
 
 class ArshjulGroup(click.Group):
-    """The root group; turns exceptions into the contract's exit codes."""
+    """Turns exceptions into the contract's exit codes; lists commands in the order they are defined."""
+
+    group_class = type  # subgroups are ArshjulGroups too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -266,8 +274,7 @@ def _cell(value) -> str:
 def emit(fmt: str, data, columns=(), render=None) -> None:
     """Write `data` (a list of dicts, or one dict for json) to stdout in `fmt`."""
     if fmt == "table":
-        text = render(data) if render else table([c.upper() for c in columns],
-                                                 [[_cell(r.get(c)) for c in columns] for r in data])  # fmt: skip
+        text = (render or _columns(tuple(columns)))(data)
         if text:
             click.echo(text)
         return
@@ -287,6 +294,11 @@ def emit(fmt: str, data, columns=(), render=None) -> None:
     stream = click.get_binary_stream("stdout")
     stream.write(out.encode("utf-8"))
     stream.flush()
+
+
+def _columns(columns: tuple[str, ...]):
+    """A table renderer showing only `columns` (CSV and JSON keep every key)."""
+    return lambda rows: table([c.upper() for c in columns], [[_cell(r.get(c)) for c in columns] for r in rows])
 
 
 def _days(days: int | None) -> str:
@@ -756,7 +768,7 @@ def reminders_plan(app: App, at_text: str | None, fmt: str) -> None:
     """What would be sent at a moment, one row per item and recipient, with the reason; sends nothing."""
     from notifications.service import plan_reminders
 
-    emit(fmt, plan_reminders(app.db(), app.actor, _moment(app, at_text)), PLAN_KEYS)
+    emit(fmt, plan_reminders(app.db(), app.actor, _moment(app, at_text)), PLAN_KEYS, render=_columns(PLAN_KEYS[:8]))
 
 
 @reminders.command("send")
@@ -771,7 +783,7 @@ def reminders_send(app: App, at_text: str | None, mail_dir: str, eml: bool) -> N
     environ = {k: v for k, v in os.environ.items() if not (eml and k == "ARSHJUL_SMTP_URL")}
     transport = transport_from_env(environ, mail_dir)
     summary = send_reminders(app.db(), app.actor, _moment(app, at_text), transport)
-    say(", ".join(f"{k} {v}" for k, v in summary.items()) or "nothing due")
+    say(", ".join(f"{k} {v}" for k, v in summary.items()) + f"; mail goes to {transport.describe()}")
 
 
 @reminders.command("list")
@@ -783,7 +795,7 @@ def reminders_list(app: App, state: str | None, fmt: str) -> None:
     from notifications.service import list_reminders
 
     rows = list_reminders(app.db(), app.actor, state)
-    emit(fmt, rows, tuple(rows[0]) if rows else ("id", "to", "status"))
+    emit(fmt, rows, OUTBOX_KEYS, render=_columns(("id", "to", "status", "items", "created_at", "sent_at", "subject")))
 
 
 @arshjul.group()
@@ -828,8 +840,8 @@ DEMO = (
      "Linnea (kultur) is on leave: Eva stands in as contributor for kultur"),
     ("2026-02-05 14:00", "eva", "input submit {input} --unit kultur", None),
     ("2026-02-05 14:05", "eva", "input approve {input} --unit kultur", "Eva may not approve her own input: four eyes"),
-    ("2026-02-06 07:00", "nils", "reminders send --eml --mail-dir {dir}/mail",
-     "Friday, a week before the inputs are due: the reminders go out"),
+    ("2026-02-06 07:00", "nils", "reminders plan", "Friday, a week before the inputs are due: what goes out, and why"),
+    ("2026-02-06 07:00", "nils", "reminders send --eml --mail-dir {dir}/mail", None),
     ("2026-02-06 07:30", "lars", "status ange-2027", "Where the wheel stands"),
     ("2026-02-06 07:30", "ulf", "log --cycle ange-2027", "What the auditor (Ulf) sees in the log"),
     ("2026-02-06 07:30", "ulf", "audit verify", None),

@@ -1,0 +1,120 @@
+"""CLI fixtures: the installed `arshjul` in a subprocess, click's CliRunner in-process,
+and SQLite files already holding the Ånge organisation and its 2027 cycle.
+
+Both runners fail a test on any traceback in stderr: a traceback is a bug.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import arshjul
+from cycle import cycles, organisation
+from cycle.clock import FixedClock
+from cycle.database import Database
+from cycle.schema import upgrade
+
+CYCLE = "ange-2027"
+STAGE = "omvarldsanalys"
+INPUT = "verksamhetsanalys"
+# Monday 2026-02-02 09:00 in Stockholm: the 2027 analysis is under way, nothing overdue.
+MONDAY = dt.datetime(2026, 2, 2, 8, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class Ran:
+    """What one command did: its exit code and both streams, as text."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def __post_init__(self):
+        assert "Traceback" not in self.stderr, self.stderr
+        assert "Traceback" not in self.stdout, self.stdout
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without the caller's arshjul settings or colour choices."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARSHJUL_") and k != "NO_COLOR"}
+    env.update(extra)
+    return env
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def migrated(path: Path) -> str:
+    url = sqlite_url(path)
+    db = Database(url)
+    upgrade(db.engine)
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def empty_url(tmp_path) -> str:
+    """A migrated database with nobody in it."""
+    return migrated(tmp_path / "empty.db")
+
+
+@pytest.fixture
+def url(tmp_path, ange, ange_org) -> str:
+    """The Ånge organisation and cycle ange-2027, started on MONDAY; nothing moved yet."""
+    url = migrated(tmp_path / "arshjul.db")
+    db = Database(url, clock=FixedClock(MONDAY))
+    organisation.load_organisation(db, "nils", ange_org)
+    cycles.start_cycle(db, "nils", ange, 2027)
+    db.dispose()
+    return url
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(MONDAY + dt.timedelta(hours=1))
+
+
+@pytest.fixture
+def cli(url, clock):
+    """Run a command in-process on `url` as a user: cli("--as", "oskar", "status", ...)."""
+    runner = CliRunner(env=clean_env())
+
+    def invoke(*args: str, db: str | None = None, env: dict | None = None) -> Ran:
+        result = runner.invoke(arshjul, ["--db", db or url, *args], env=env, obj={"clock": clock})
+        if result.exception and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
+    return invoke
+
+
+def arshjul_command() -> list[str]:
+    """The installed console script; it must be there (pip install -e .)."""
+    found = shutil.which("arshjul") or str(Path(sys.executable).with_name("arshjul"))
+    assert Path(found).exists(), "the arshjul command is not installed: pip install -e ."
+    return [found]
+
+
+@pytest.fixture
+def run(tmp_path):
+    """Run the installed `arshjul` in a subprocess, in tmp_path, with a clean environment."""
+
+    def call(*args: str, env: dict | None = None, cwd: Path | None = None) -> Ran:
+        proc = subprocess.run(
+            [*arshjul_command(), *args], capture_output=True, cwd=cwd or tmp_path, timeout=120,
+            env=clean_env(**(env or {})),
+        )  # fmt: skip
+        return Ran(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+
+    return call
+
