@@ -120,7 +120,9 @@ def _debugging(ctx: click.Context) -> bool:
 
 def _unexpected(ctx: click.Context, err: Exception) -> Failure:
     sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    if sqlalchemy_exc and isinstance(err, sqlalchemy_exc.OperationalError):
+    # Connection refused, a locked or unreadable file, a file that is not a database;
+    # not IntegrityError and its kind, which are bugs.
+    if sqlalchemy_exc and type(err) in (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError):
         url = ctx.params.get("url", DEFAULT_DB)
         return Failure([f"cannot use the database {_where(url)}: {getattr(err, 'orig', err)}"], 2)
     return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)

@@ -22,6 +22,7 @@ from cycle import cycles, organisation
 from cycle.clock import FixedClock
 from cycle.database import Database
 from cycle.schema import upgrade
+from tests.integration.conftest import smtp_sink  # noqa: F401 - the real SMTP server fixture, shared
 
 CYCLE = "ange-2027"
 STAGE = "omvarldsanalys"

@@ -1,0 +1,132 @@
+"""`reminders plan|send|list` and `scheduler run` through the command line."""
+
+from __future__ import annotations
+
+import csv
+import email
+import email.policy
+import io
+import json
+import selectors
+import signal
+import subprocess
+import time
+
+from tests.cli.conftest import CYCLE, STAGE, arshjul_command, clean_env
+
+PLAN_KEYS = {"to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason"}
+FRIDAY = "2026-02-06T07:00"  # Stockholm: a week before the inputs are due on 2026-02-13
+
+
+def test_plan_json_has_the_contract_shape_and_sends_nothing(cli, tmp_path):
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    rows = json.loads(cli("--as", "nils", "reminders", "plan", "--at", FRIDAY, "--format", "json").stdout)
+    assert all(PLAN_KEYS <= set(r) for r in rows)
+    submit = {r["to"] for r in rows if r["kind"] == "submit"}
+    assert submit == {"sara", "johanna", "james", "linnea"}
+    assert all(r["deadline"] == "2026-02-13" and r["cycle"] == CYCLE for r in rows if r["kind"] == "submit")
+    assert json.loads(cli("--as", "nils", "reminders", "list", "--format", "json").stdout) == []
+
+
+def test_plan_at_is_read_in_the_cycles_time_zone_unless_it_has_an_offset(cli):
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+
+    def slots(at: str) -> set[str]:
+        rows = json.loads(cli("--as", "nils", "reminders", "plan", "--at", at, "--format", "json").stdout)
+        return {r["slot"] for r in rows if r["kind"] == "submit"}
+
+    # The 7-days-before slot is due from 07:00 Stockholm time on 2026-02-06 (06:00 UTC).
+    assert slots("2026-02-06T06:59") == {"before-28"}
+    assert slots("2026-02-06T07:00") == {"before-7"}
+    assert slots("2026-02-06T06:00Z") == {"before-7"}
+    assert slots("2026-02-06T06:59+01:00") == {"before-28"}
+
+
+def test_plan_csv_has_a_header_and_the_same_rows_as_json(cli):
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    plan = ("--as", "nils", "reminders", "plan", "--at", FRIDAY, "--format")
+    rows = list(csv.DictReader(io.StringIO(cli(*plan, "csv").stdout)))
+    as_json = json.loads(cli(*plan, "json").stdout)
+    assert rows and [{k: r[k] for k in PLAN_KEYS} for r in rows] == [
+        {k: "" if j[k] is None else str(j[k]) for k in PLAN_KEYS} for j in as_json
+    ]
+
+
+def test_send_writes_eml_files_once_and_list_shows_them(cli, tmp_path):
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    mail = tmp_path / "mail"
+    first = cli("--as", "nils", "reminders", "send", "--at", FRIDAY, "--mail-dir", str(mail))
+    assert first.code == 0 and f".eml files in {mail}" in first.stderr
+    files = sorted(mail.glob("*.eml"))
+    assert len(files) >= 4
+    message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert message["To"] and message["Subject"]
+    again = cli("--as", "nils", "reminders", "send", "--at", FRIDAY, "--mail-dir", str(mail))
+    assert "enqueued 0" in again.stderr and len(list(mail.glob("*.eml"))) == len(files)
+    sent = json.loads(cli("--as", "nils", "reminders", "list", "--status", "sent", "--format", "json").stdout)
+    assert len(sent) == len(files) and all(m["status"] == "sent" for m in sent)
+    assert json.loads(cli("--as", "nils", "reminders", "list", "--status", "failed", "--format", "json").stdout) == []
+    table = cli("--as", "nils", "reminders", "list").stdout
+    assert table.startswith("ID") and "sent" in table
+
+
+def test_reminders_are_for_admins_and_check_their_input(cli):
+    assert cli("--as", "oskar", "reminders", "plan").code == 1
+    assert cli("--as", "ulf", "reminders", "list").code == 1
+    assert cli("--as", "nils", "reminders", "plan", "--at", "fredag").code == 2
+    assert cli("--as", "nils", "reminders", "list", "--status", "lost").code == 2
+
+
+def test_send_uses_smtp_when_arshjul_smtp_url_is_set(run, url, smtp_sink, tmp_path):
+    assert run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE).code == 0
+    env = {"ARSHJUL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}", "ARSHJUL_MAIL_FROM": "Hjulet <hjul@ange.example>"}
+    ran = run("--db", url, "--as", "nils", "reminders", "send", "--at", FRIDAY, env=env)
+    assert ran.code == 0, ran.stderr
+    received = smtp_sink.take()
+    assert {r.to for r in received} >= {"sara.lund@example.se", "linnea.soderstrom@example.se"}
+    assert not (tmp_path / "arshjul-mail").exists()
+
+
+def test_send_with_eml_writes_files_even_when_smtp_is_configured(run, url, tmp_path):
+    run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE)
+    env = {"ARSHJUL_SMTP_URL": "smtp://127.0.0.1:9", "ARSHJUL_MAIL_DIR": str(tmp_path / "preview")}
+    ran = run("--db", url, "--as", "nils", "reminders", "send", "--eml", "--at", FRIDAY, env=env)
+    assert ran.code == 0 and list((tmp_path / "preview").glob("*.eml"))
+
+
+def test_scheduler_runs_until_sigterm(url, tmp_path):
+    args = [*arshjul_command(), "--db", url, "--as", "nils", "scheduler", "run", "--interval", "60",
+            "--mail-dir", str(tmp_path / "mail")]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(), cwd=tmp_path)
+    try:
+        said = _read_until(proc, "tick", seconds=30)
+        assert "scheduler: every 60 s" in said
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0
+    assert "Traceback" not in said + err.decode("utf-8")
+
+
+def test_scheduler_is_for_admins(cli):
+    ran = cli("--as", "oskar", "scheduler", "run")
+    assert ran.code == 1 and "admin" in ran.stderr
+
+
+def _read_until(proc: subprocess.Popen, word: str, seconds: float) -> str:
+    """stderr of `proc` up to the first line containing `word`, waiting at most `seconds`."""
+    said = ""
+    deadline = time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        while word not in said and time.monotonic() < deadline:
+            if selector.select(timeout=1):
+                line = proc.stderr.readline().decode("utf-8")
+                if not line:
+                    break
+                said += line
+    assert word in said, said
+    return said
