@@ -37,7 +37,7 @@ OUTBOX_KEYS = ("id", "to", "email", "status", "items", "attempts", "created_at",
                "subject", "last_error", "message_id")  # fmt: skip
 STYLES = {"pending": {"dim": True}, "missing": {"fg": "yellow"}, "open": {"fg": "yellow"},
           "returned": {"fg": "magenta"}, "submitted": {"fg": "cyan"}, "approved": {"fg": "green"},
-          "closed": {"fg": "green"}, "ok": {"fg": "green"}, "ALTERED": {"fg": "red", "bold": True}}  # fmt: skip
+          "closed": {"fg": "green"}, "ok": {"fg": "green"}}  # fmt: skip
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -106,8 +106,8 @@ class ArshjulGroup(click.Group):
             if _debugging(ctx):
                 traceback.print_exc()
             raise Failure(err.lines(), err.exit_code) from err
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click reports these itself (a closed pipe, e.g. `| head`, quietly)
         except Exception as err:
             if _debugging(ctx):
                 raise
@@ -123,7 +123,7 @@ def _unexpected(ctx: click.Context, err: Exception) -> Failure:
     # Connection refused, a locked or unreadable file, a file that is not a database;
     # not IntegrityError and its kind, which are bugs.
     if sqlalchemy_exc and type(err) in (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError):
-        url = ctx.params.get("url", DEFAULT_DB)
+        url = ctx.find_root().params.get("url", DEFAULT_DB)
         return Failure([f"cannot use the database {_where(url)}: {getattr(err, 'orig', err)}"], 2)
     return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)
 
@@ -244,9 +244,10 @@ def _paint(text: str, style: dict | None, err: bool = False) -> str:
 
 
 def _tone(cell: str) -> dict | None:
-    if cell.endswith("overdue"):
+    cell = cell.strip()
+    if cell.endswith("overdue") or cell.startswith("ALTERED"):
         return {"fg": "red", "bold": True}
-    return STYLES.get(cell.strip().split(":")[0])
+    return STYLES.get(cell)
 
 
 def table(headers: list[str], rows: list[list]) -> str:
@@ -502,9 +503,9 @@ def render_wheel(wheel: dict) -> str:
             f"{wheel['holidays']})\nmeetings: {found}")  # fmt: skip
     rows = []
     for stage in wheel["stages"]:
-        after = f"after {', '.join(stage['after'])}" if stage["after"] else ""
+        note = "; ".join(filter(None, (_moved(stage), stage["after"] and f"after {', '.join(stage['after'])}")))
         rows.append([stage["deadline"] or "-", stage["rule"], stage["key"], stage["name"],
-                     f"{stage['owner']} → {stage['decided_by']}", _moved(stage) or after])  # fmt: skip
+                     f"{stage['owner']} → {stage['decided_by']}", note])  # fmt: skip
         for item in stage["inputs"]:
             rows.append([item["deadline"] or "-", item["rule"], f"  {item['key']}", item["name"],
                          f"{', '.join(item['units'])} → {item['approved_by']}", _moved(item)])  # fmt: skip

@@ -35,6 +35,12 @@ scripts, always UTF-8. CSV has a header row and no byte-order mark, so scripts r
 plain UTF-8; add `--bom` (or set `ARSHJUL_CSV_BOM=1`) for a file that Excel opens with
 å, ä and ö intact. Colour is used only on a terminal, and never when `NO_COLOR` is set.
 
+Who acts is `--as USER`, else `ARSHJUL_USER`, else the operating-system login name. It is
+a claim, not a proof: anyone who can reach the database can name any person in it. On a
+shared machine the protection is the database's own: file permissions on the SQLite file,
+or one PostgreSQL login per person. `init`, `workflow check`, `workflow show`, `demo` and
+`--help` need no registered person; everything else refuses an unknown one (exit 1).
+
 Shell completion (bash, zsh, fish) completes commands, options, and cycle, stage, input and
 unit keys from the database named by `--db` / `ARSHJUL_DB`:
 

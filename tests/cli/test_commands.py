@@ -143,6 +143,12 @@ def test_status_csv_round_trips_swedish_letters(cli):
     assert {"cycle", "stage", "input", "unit", "state", "deadline", "days_left", "blocked_by"} <= set(rows[0])
 
 
+def test_status_without_any_cycle_is_exit_2_and_says_how_to_start(cli, empty_url):
+    assert cli("--as", "nils", "org", "load", str(ANGE_ORG), db=empty_url).code == 0
+    ran = cli("--as", "nils", "status", db=empty_url)
+    assert ran.code == 2 and "no cycles yet" in ran.stderr and "cycle start" in ran.stderr
+
+
 def test_unknown_cycle_and_bad_dates_are_exit_2(cli):
     assert cli("--as", "sara", "status", "ange-1999").code == 2
     bad = cli("--as", "sara", "status", CYCLE, "--at", "2026-02-30")

@@ -66,6 +66,14 @@ def test_an_invalid_definition_is_exit_2_with_file_and_path(run, tmp_path):
     assert ran.stderr.startswith(f"Error: {bad}: stages[0].deadline")
 
 
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(url, tmp_path):
+    args = [*arshjul_command(), "--db", url, "--debug", "--as", "mallory", "cycle", "list"]
+    proc = subprocess.run(args, capture_output=True, text=True, env=clean_env(), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "UnknownPerson" in proc.stderr
+    assert proc.stderr.splitlines()[-2].startswith("Error: unknown person 'mallory'")
+
+
 def test_a_usage_error_is_exit_2(run):
     assert run("stage", "fly").code == 2
     assert run("--db").code == 2
