@@ -375,10 +375,24 @@ def render_done(done) -> str:
 
 
 @click.group(cls=ArshjulGroup, context_settings=CONTEXT)
-@click.option("--db", "url", envvar="ARSHJUL_DB", default=DEFAULT_DB, show_default=True, show_envvar=True,
-              metavar="URL", help="The database as an SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://…")
-@click.option("--as", "user", envvar="ARSHJUL_USER", show_envvar=True, metavar="USER",
-              help="Act as this registered person (a username).  [default: your login name]")
+@click.option(
+    "--db",
+    "url",
+    envvar="ARSHJUL_DB",
+    default=DEFAULT_DB,
+    show_default=True,
+    show_envvar=True,
+    metavar="URL",
+    help="The database as an SQLAlchemy URL: sqlite:///FILE or postgresql+psycopg://…",
+)
+@click.option(
+    "--as",
+    "user",
+    envvar="ARSHJUL_USER",
+    show_envvar=True,
+    metavar="USER",
+    help="Act as this registered person (a username).  [default: your login name]",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback when something goes wrong.")
 @click.version_option(package_name="arshjul", message="%(prog)s %(version)s", help="Show the version and exit.")
 @click.pass_context
@@ -870,8 +884,10 @@ def demo(folder: str) -> None:
     base = _demo_folder(folder)
     url = f"sqlite:///{base / 'arshjul.db'}"
     clock = FixedClock(parse_moment(DEMO[0][0], DEFAULT_ZONE))
-    click.echo(f"arshjul demo: the commands below run on {url}, with the clock set to each step's time.\n"
-               f"To try more: export ARSHJUL_DB={url}\n")  # fmt: skip
+    click.echo("arshjul demo: a week of Ånge kommun's wheel. The clock is fixed at each step's time in February\n"
+               "2026, when the planning of budget year 2027 begins (its first deadlines fall in February and\n"
+               f"March 2026). The database, recreated on each run, is {url};\n"
+               f"to look around afterwards: export ARSHJUL_DB={url}")  # fmt: skip
     with contextlib.redirect_stderr(sys.stdout):  # one readable stream, in order
         for when, who, command, note in DEMO:
             clock.set(parse_moment(when, DEFAULT_ZONE))

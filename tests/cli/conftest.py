@@ -118,4 +118,3 @@ def run(tmp_path):
         return Ran(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
 
     return call
-
