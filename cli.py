@@ -709,10 +709,7 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
     """Recompute the hash chain, replay it against the current states; exit 3 if altered."""
     from cycle.audit import parse_checkpoint, verify
 
-    kept = None
-    if checkpoint:
-        with open(checkpoint, encoding="utf-8") as handle:
-            kept = parse_checkpoint(handle.read(), checkpoint)
+    kept = parse_checkpoint(_read(checkpoint), checkpoint) if checkpoint else None
     verdict = verify(app.db(), app.actor, kept).as_dict()
     result = "ok" if verdict["ok"] else f"ALTERED at entry {verdict['bad_seq'] or '?'}: {verdict['reason']}"
     rows = [["result", result], ["entries", verdict["entries"]], ["head hash", verdict["head_hash"]]]
@@ -736,9 +733,20 @@ def audit_checkpoint(app: App, output: str | None) -> None:
     text = json.dumps(take_checkpoint(app.db(), app.actor), ensure_ascii=False, indent=2) + "\n"
     if output is None:
         return click.echo(text, nl=False)
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise BadInput(f"cannot write {output}: {err.strerror or err}") from err
     say(f"checkpoint written to {output}")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from err
 
 
 # --- reminders and the scheduler -------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import select
 import sqlite3
 import subprocess
@@ -97,13 +96,19 @@ def test_a_tampered_log_is_exit_3_with_the_bad_entry(run, url, tmp_path):
     assert against.code == 3
 
 
-def test_no_traceback_for_a_missing_file_or_a_broken_checkpoint(run, url, tmp_path):
+def test_no_traceback_for_missing_or_unwritable_or_unreadable_files(run, url, tmp_path):
     assert run("--db", url, "--as", "nils", "cycle", "start", str(tmp_path / "gone.yaml"), "--year", "2027").code == 2
     assert run("--db", url, "--as", "nils", "org", "load", str(tmp_path)).code == 2
+    assert run("--db", url, "--as", "ulf", "audit", "checkpoint", "-o", str(tmp_path / "no" / "dir.json")).code == 2
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes('{"entries": 1, "head_hash": "å"}'.encode("latin-1"))
+    assert run("--db", url, "--as", "ulf", "audit", "verify", "--checkpoint", str(latin1)).code == 2
 
 
 def _on_a_terminal(args: list[str], env: dict) -> str:
     """Run with stdout on a pseudo-terminal and return what it showed."""
+    import pty  # POSIX only
+
     main, child = pty.openpty()
     proc = subprocess.Popen(args, stdout=child, stderr=subprocess.DEVNULL, env=env)
     os.close(child)
