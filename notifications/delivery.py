@@ -14,7 +14,7 @@ from collections import Counter
 
 from cycle.database import Database
 from notifications import outbox
-from notifications.errors import DeliveryFailed, UnsafeHeader
+from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
 from notifications.mail import compose
 from notifications.transport import Transport
 
@@ -33,12 +33,26 @@ def deliver(db: Database, transport: Transport, worker: str | None = None) -> Co
     seen: set[int] = set()
     try:
         while batch := [c for c in outbox.claim(db, worker, BATCH) if c.id not in seen]:
-            for claimed in batch:
-                seen.add(claimed.id)
-                tally.update(send_one(db, transport, worker, claimed))
+            seen.update(c.id for c in batch)
+            if not _send_batch(db, transport, worker, batch, tally):
+                break
     finally:
         transport.close()
     return tally
+
+
+def _send_batch(db: Database, transport: Transport, worker: str, batch: list[outbox.Claimed], tally: Counter) -> bool:
+    """Send a claimed batch; False when the relay is down, after handing the rest back for later."""
+    for n, claimed in enumerate(batch):
+        try:
+            tally.update(send_one(db, transport, worker, claimed))
+        except RelayDown as down:
+            # Hammering a relay that refuses us helps nobody: the rest wait for the next run.
+            for rest in batch[n:]:
+                outbox.record(db, worker, rest, down)
+            tally.update(retrying=len(batch) - n)
+            return False
+    return True
 
 
 def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed) -> Counter:
@@ -46,6 +60,8 @@ def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Cl
     try:
         msg = compose(claimed.letter, transport.sender)
         transport.send(msg, claimed.letter.to_email)
+    except RelayDown:
+        raise
     except (DeliveryFailed, UnsafeHeader) as err:
         status = outbox.record(db, worker, claimed, err)
         return Counter(failed=1) if status == outbox.FAILED else Counter(retrying=1)

@@ -19,6 +19,10 @@ class TryLater(DeliveryFailed):
     """A 4xx reply, a dropped connection or a timeout: retried with backoff."""
 
 
+class RelayDown(TryLater):
+    """The relay cannot be reached or refuses us (connect, TLS, login): no message will get through now."""
+
+
 class Rejected(DeliveryFailed):
     """A 5xx reply: the message as it is will never be accepted; the row fails."""
 

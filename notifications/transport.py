@@ -22,8 +22,8 @@ from email.utils import parseaddr
 from pathlib import Path
 
 from cycle.errors import BadInput
-from notifications.errors import Rejected, TryLater, UnsafeHeader
-from notifications.mail import address
+from notifications.errors import Rejected, RelayDown, TryLater, UnsafeHeader
+from notifications.mail import address, header_text
 
 DEFAULT_SENDER = "arshjul@localhost"
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
@@ -76,7 +76,7 @@ class FileTransport(Transport):
                 out.write(msg.as_bytes())
             os.replace(out.name, target)
         except OSError as err:
-            raise TryLater(f"cannot write {target}: {err}") from err
+            raise RelayDown(f"cannot write {target}: {err}") from err
 
 
 class SmtpTransport(Transport):
@@ -137,7 +137,7 @@ class SmtpTransport(Transport):
                 smtp.close()
                 raise
         except (smtplib.SMTPException, OSError) as err:
-            raise TryLater(f"cannot use the SMTP server {self.host}:{self.port}: {_said(err)}") from err
+            raise RelayDown(f"cannot use the SMTP server {self.host}:{self.port}: {_said(err)}") from err
         return smtp
 
     def _greet(self, smtp, context) -> None:
@@ -189,8 +189,11 @@ def _by_code(code: int, text, what: str) -> TryLater | Rejected:
 
 def sender_from(value: str | None) -> Address:
     """`ARSHJUL_MAIL_FROM`: `addr@domain` or `Name <addr@domain>`."""
-    name, addr = parseaddr(value or DEFAULT_SENDER)
+    value = value or DEFAULT_SENDER
     try:
+        # Checked whole first: parseaddr would quietly fold a line break away.
+        header_text(value, "the sender")
+        name, addr = parseaddr(value)
         return address(name or "arshjul", addr, "sender")
     except UnsafeHeader as err:
         raise BadInput(f"ARSHJUL_MAIL_FROM: {err.message}") from err

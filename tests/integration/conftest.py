@@ -48,12 +48,13 @@ class Sink:
 
     port: int = 0
     received: list[Received] = field(default_factory=list)
-    script: list[str] = field(default_factory=list)
+    script: dict[str, list[str]] = field(default_factory=dict)  # recipient address -> next replies
     attempts: int = 0
 
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001 - aiosmtpd's hook signature
         self.attempts += 1
-        reply = self.script.pop(0) if self.script else "250 OK"
+        queued = self.script.get(envelope.rcpt_tos[0], [])
+        reply = queued.pop(0) if queued else "250 OK"
         if reply == "drop":
             server.transport.close()  # the connection goes away mid-transaction
             return "421 closing"

@@ -16,7 +16,7 @@ from cycle.models import OutboxItem, OutboxMessage
 from notifications.service import list_reminders, plan_reminders, send_reminders
 from tests.integration.conftest import ADMIN, local
 
-C, S, I = "ange-2027", "omvarldsanalys", "verksamhetsanalys"
+C, S, INPUT = "ange-2027", "omvarldsanalys", "verksamhetsanalys"
 CONTRIBUTORS = {"bou": "sara", "soc": "johanna", "sbf": "james", "kultur": "linnea"}
 OWNERS = ("karin", "maria", "oskar")
 
@@ -56,55 +56,55 @@ def test_who_gets_what_and_when_across_a_stage(wheel, clock, smtp, smtp_sink):
 
     # Input deadline Friday 2026-02-13 (Y-1-02-15 is a Sunday); before_days [28, 7, 1].
     assert run("2026-01-16T06:59") == {}  # a slot is due from 07:00 local time
-    assert run("2026-01-16T07:00") == to_all(CONTRIBUTORS, f"submit before-28 {S}/{I}@{{unit}}")
+    assert run("2026-01-16T07:00") == to_all(CONTRIBUTORS, f"submit before-28 {S}/{INPUT}@{{unit}}")
     assert run("2026-01-16T12:00") == {}  # never twice
 
     clock.set(local("2026-02-01T10:00"))
-    actions.submit_input(db, "sara", C, S, I, "bou")
-    assert run("2026-02-01T10:05") == {a: [f"decide before-28 {S}/{I}@bou"] for a in ("eva", "lars")}
+    actions.submit_input(db, "sara", C, S, INPUT, "bou")
+    assert run("2026-02-01T10:05") == {a: [f"decide before-28 {S}/{INPUT}@bou"] for a in ("eva", "lars")}
     clock.set(local("2026-02-03T10:00"))
-    actions.approve_input(db, "lars", C, S, I, "bou")
+    actions.approve_input(db, "lars", C, S, INPUT, "bou")
 
-    assert run("2026-02-06T07:00") == to_all(("soc", "sbf", "kultur"), f"submit before-7 {S}/{I}@{{unit}}")
+    assert run("2026-02-06T07:00") == to_all(("soc", "sbf", "kultur"), f"submit before-7 {S}/{INPUT}@{{unit}}")
 
     clock.set(local("2026-02-10T10:00"))
-    actions.submit_input(db, "johanna", C, S, I, "soc")
+    actions.submit_input(db, "johanna", C, S, INPUT, "soc")
     clock.set(local("2026-02-11T10:00"))
-    returned = actions.return_input(db, "eva", C, S, I, "soc", comment="Siffrorna för hemtjänsten saknas").seq
-    assert run("2026-02-11T10:05") == {"johanna": [f"returned event-{returned} {S}/{I}@soc"]}
+    returned = actions.return_input(db, "eva", C, S, INPUT, "soc", comment="Siffrorna för hemtjänsten saknas").seq
+    assert run("2026-02-11T10:05") == {"johanna": [f"returned event-{returned} {S}/{INPUT}@soc"]}
 
-    assert run("2026-02-12T07:00") == to_all(("soc", "sbf", "kultur"), f"submit before-1 {S}/{I}@{{unit}}")
+    assert run("2026-02-12T07:00") == to_all(("soc", "sbf", "kultur"), f"submit before-1 {S}/{INPUT}@{{unit}}")
     deadline_day = run("2026-02-13T07:00")
     assert deadline_day == {
-        **to_all(("soc", "sbf", "kultur"), f"submit deadline {S}/{I}@{{unit}}"),
+        **to_all(("soc", "sbf", "kultur"), f"submit deadline {S}/{INPUT}@{{unit}}"),
         **{o: [f"finish before-28 {S}"] for o in OWNERS},  # the stage itself is due 2026-03-13
     }
     clock.set(local("2026-02-13T10:00"))
-    actions.submit_input(db, "james", C, S, I, "sbf")
+    actions.submit_input(db, "james", C, S, INPUT, "sbf")
 
-    late = [f"escalation overdue-3 {S}/{I}@{u}" for u in ("kultur", "sbf", "soc")]
+    late = [f"escalation overdue-3 {S}/{INPUT}@{u}" for u in ("kultur", "sbf", "soc")]
     assert run("2026-02-16T07:00") == {
-        **to_all(("soc", "kultur"), f"submit overdue-3 {S}/{I}@{{unit}}"),
-        **{a: [f"decide overdue-3 {S}/{I}@sbf"] for a in ("eva", "lars")},
+        **to_all(("soc", "kultur"), f"submit overdue-3 {S}/{INPUT}@{{unit}}"),
+        **{a: [f"decide overdue-3 {S}/{INPUT}@sbf"] for a in ("eva", "lars")},
         **{o: late for o in OWNERS},
     }
 
     # Down for nine days: overdue-6 and -9 are skipped, only the latest slot goes out.
-    late = [f"escalation overdue-12 {S}/{I}@{u}" for u in ("kultur", "sbf", "soc")]
+    late = [f"escalation overdue-12 {S}/{INPUT}@{u}" for u in ("kultur", "sbf", "soc")]
     assert run("2026-02-25T07:30") == {
-        **to_all(("soc", "kultur"), f"submit overdue-12 {S}/{I}@{{unit}}"),
-        **{a: [f"decide overdue-12 {S}/{I}@sbf"] for a in ("eva", "lars")},
+        **to_all(("soc", "kultur"), f"submit overdue-12 {S}/{INPUT}@{{unit}}"),
+        **{a: [f"decide overdue-12 {S}/{INPUT}@sbf"] for a in ("eva", "lars")},
         **{o: late for o in OWNERS},
     }
 
     # A moved deadline starts a fresh series for that input, and its escalation stops.
     clock.set(local("2026-02-25T09:00"))
-    actions.set_deadline(db, "karin", C, S, parse_date("2026-03-02"), "Sjukdom", input_key=I, unit="soc")
-    assert run("2026-02-25T09:05") == {"johanna": [f"submit before-7 {S}/{I}@soc"]}
+    actions.set_deadline(db, "karin", C, S, parse_date("2026-03-02"), "Sjukdom", input_key=INPUT, unit="soc")
+    assert run("2026-02-25T09:05") == {"johanna": [f"submit before-7 {S}/{INPUT}@soc"]}
     later = run("2026-02-28T07:00")  # the others' series go on: overdue-15
-    assert "johanna" not in later and later["linnea"] == [f"submit overdue-15 {S}/{I}@kultur"]
-    assert later["karin"] == [f"escalation overdue-15 {S}/{I}@{u}" for u in ("kultur", "sbf")]
-    assert run("2026-03-01T07:00") == {"johanna": [f"submit before-1 {S}/{I}@soc"]}
+    assert "johanna" not in later and later["linnea"] == [f"submit overdue-15 {S}/{INPUT}@kultur"]
+    assert later["karin"] == [f"escalation overdue-15 {S}/{INPUT}@{u}" for u in ("kultur", "sbf")]
+    assert run("2026-03-01T07:00") == {"johanna": [f"submit before-1 {S}/{INPUT}@soc"]}
 
 
 def test_each_person_reads_their_digest_in_their_language(wheel, clock, smtp, smtp_sink):
@@ -122,7 +122,7 @@ def test_each_person_reads_their_digest_in_their_language(wheel, clock, smtp, sm
     assert sara.message["Subject"].startswith("Årshjulet: Nulägeskoll och omvärldsanalys")
     assert "28 dagar före tidsgränsen 13 februari 2026" in sara.text()
     assert "etappen öppnades 12 januari 2026 av karin" in sara.text()
-    assert f"arshjul input submit {C} {S} {I} --unit bou" in sara.text()
+    assert f"arshjul input submit {C} {S} {INPUT} --unit bou" in sara.text()
     assert "28 dagar före tidsgränsen 13 februari 2026" in sara.html()
     assert str(sara.message["To"]) == "Sara Lund <sara.lund@example.se>"
     assert sara.mail_from == "arshjul@ange.example"
@@ -131,8 +131,8 @@ def test_each_person_reads_their_digest_in_their_language(wheel, clock, smtp, sm
 def test_a_returned_input_tells_its_contributor_why(wheel, clock, smtp, smtp_sink):
     clock.set(local("2026-02-10T09:00"))
     actions.open_stage(wheel, "karin", C, S)
-    actions.submit_input(wheel, "johanna", C, S, I, "soc")
-    actions.return_input(wheel, "lars", C, S, I, "soc", comment="Siffrorna saknas.\nSe bilaga <2>.")
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    actions.return_input(wheel, "lars", C, S, INPUT, "soc", comment="Siffrorna saknas.\nSe bilaga <2>.")
     send_reminders(wheel, ADMIN, None, smtp)
     johanna = next(r for r in smtp_sink.take() if r.to.startswith("johanna"))
     assert "returnerades 10 februari 2026 av lars" in johanna.text()
@@ -145,7 +145,7 @@ def test_plan_shows_exactly_what_send_then_delivers(wheel, clock, smtp, smtp_sin
     clock.set(local("2026-01-12T09:00"))
     actions.open_stage(wheel, "karin", C, S)
     clock.set(local("2026-02-01T10:00"))
-    actions.submit_input(wheel, "sara", C, S, I, "bou")
+    actions.submit_input(wheel, "sara", C, S, INPUT, "bou")
     clock.set(local(when))
 
     planned = plan_reminders(wheel, ADMIN, clock.now())
@@ -172,9 +172,9 @@ def test_plan_rows_say_why_in_one_line(wheel, clock):
     planned = plan_reminders(wheel, ADMIN, local("2026-02-06T07:00"))
     sara = [row for row in planned if row["to"] == "sara"]
     assert sara == [{
-        "to": "sara", "cycle": C, "stage": S, "input": I, "unit": "bou", "kind": "submit",
+        "to": "sara", "cycle": C, "stage": S, "input": INPUT, "unit": "bou", "kind": "submit",
         "deadline": "2026-02-13", "reason": "7 days before the deadline 2026-02-13", "slot": "before-7",
-        "email": "sara.lund@example.se", "locale": "sv", "command": f"arshjul input submit {C} {S} {I} --unit bou",
+        "email": "sara.lund@example.se", "locale": "sv", "command": f"arshjul input submit {C} {S} {INPUT} --unit bou",
     }]  # fmt: skip
 
 

@@ -1,0 +1,233 @@
+"""Delivery through the outbox: SMTP reply codes, retries on the injected clock, leases
+that survive a crash, unsafe headers, the `.eml` folder and the transport settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+
+import pytest
+from sqlalchemy import update
+
+from cycle import actions
+from cycle.database import Database
+from cycle.errors import BadInput, MissingRole
+from cycle.models import Person
+from notifications import outbox, service
+from notifications.delivery import deliver
+from notifications.service import list_reminders, plan_reminders, send_reminders, transport_from_env
+from notifications.transport import FileTransport, SmtpTransport
+from tests.integration.conftest import ADMIN, local
+
+C, S = "ange-2027", "omvarldsanalys"
+JOHANNA = "johanna.nilsson@example.se"
+MINUTE = dt.timedelta(minutes=1)
+
+
+@pytest.fixture
+def opened(wheel, clock):
+    """The first stage has just opened: four contributors each have one notice due."""
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-01-12T09:05"))
+    return wheel
+
+
+def row_of(db, person: str) -> dict:
+    (row,) = [r for r in list_reminders(db, ADMIN) if r["to"] == person]
+    return row
+
+
+def test_451_three_times_then_250_is_retried_with_growing_backoff(opened, clock, smtp, smtp_sink):
+    smtp_sink.script[JOHANNA] = ["451 4.3.0 Try again later"] * 3
+    first = send_reminders(opened, ADMIN, None, smtp)
+    assert first == {"enqueued": 4, "sent": 3, "failed": 0, "retrying": 1, "messages": 3}
+    row = row_of(opened, "johanna")
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert row["last_error"] == "the server refused the message: 451 4.3.0 Try again later"
+    start = clock.now()
+
+    for waited, attempts in ((1, 2), (3, 3), (7, 4)):  # next attempt 1, 2, 4 minutes after each
+        clock.set(start + (waited - 1) * MINUTE + dt.timedelta(seconds=59))
+        assert send_reminders(opened, ADMIN, None, smtp)["retrying"] == 0  # not yet
+        clock.set(start + waited * MINUTE)
+        counts = send_reminders(opened, ADMIN, None, smtp)
+        assert row_of(opened, "johanna")["attempts"] == attempts
+    assert counts == {"enqueued": 0, "sent": 1, "failed": 0, "retrying": 0, "messages": 1}
+    assert row_of(opened, "johanna")["status"] == "sent"
+    assert sorted(r.to for r in smtp_sink.take()).count(JOHANNA) == 1
+    assert smtp_sink.attempts == 4 + 3
+
+
+def test_backoff_grows_to_an_hour_and_then_gives_up():
+    assert [outbox.backoff(n).total_seconds() / 60 for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
+
+
+def test_550_fails_the_row_for_good(opened, clock, smtp, smtp_sink):
+    smtp_sink.script[JOHANNA] = ["550 5.1.1 No such user"]
+    assert send_reminders(opened, ADMIN, None, smtp)["failed"] == 1
+    failed = list_reminders(opened, ADMIN, status="failed")
+    assert [(r["to"], r["last_error"]) for r in failed] == [
+        ("johanna", "the server refused the message: 550 5.1.1 No such user")
+    ]
+    clock.advance(dt.timedelta(days=1))
+    send_reminders(opened, ADMIN, None, smtp)
+    assert smtp_sink.attempts == 4  # never tried again
+    assert [r["to"] for r in list_reminders(opened, ADMIN, status="sent")] == ["james", "linnea", "sara"]
+
+
+def test_a_dropped_connection_is_retried_and_the_run_goes_on(opened, clock, smtp, smtp_sink):
+    smtp_sink.script[JOHANNA] = ["drop"]
+    assert send_reminders(opened, ADMIN, None, smtp)["retrying"] == 1
+    assert "connection" in row_of(opened, "johanna")["last_error"]
+    assert len(smtp_sink.take()) == 3  # the others went out over a new connection
+    clock.advance(MINUTE)
+    assert send_reminders(opened, ADMIN, None, smtp)["messages"] == 1
+    assert [r.to for r in smtp_sink.take()] == [JOHANNA]
+
+
+def test_an_unreachable_server_keeps_the_rows_for_later(opened, clock):
+    from tests.integration.conftest import free_port
+
+    nowhere = SmtpTransport("127.0.0.1", free_port(), smtp_sender(), timeout=2)
+    assert send_reminders(opened, ADMIN, None, nowhere)["retrying"] == 4
+    assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"pending"}
+
+
+def smtp_sender():
+    from notifications.transport import sender_from
+
+    return sender_from(None)
+
+
+def test_a_crash_between_claim_and_delivery_is_recovered_after_the_lease(opened, clock, smtp, smtp_sink, db_url):
+    with opened.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
+    claimed = outbox.claim(opened, "node-a", 10)
+    assert len(claimed) == 4
+    # node-a hands one message to the server, then dies before recording anything.
+    from notifications.mail import compose
+
+    smtp.send(compose(claimed[0].letter, smtp.sender), claimed[0].letter.to_email)
+    opened.dispose()
+
+    restarted = Database(db_url, clock=clock)
+    try:
+        assert send_reminders(restarted, ADMIN, None, smtp)["messages"] == 0  # node-a's lease still holds
+        clock.advance(outbox.LEASE)
+        assert send_reminders(restarted, ADMIN, None, smtp)["messages"] == 4
+        rows = list_reminders(restarted, ADMIN)
+    finally:
+        restarted.dispose()
+    assert {(r["status"], r["attempts"]) for r in rows} == {("sent", 2)}
+    received = smtp_sink.take()
+    ids = [str(r.message["Message-ID"]) for r in received]
+    assert len(received) == 5 and len(set(ids)) == 4  # the resend is recognisable by its Message-ID
+    assert ids.count(claimed[0].letter.message_id) == 2
+
+
+def test_a_late_sender_cannot_overwrite_the_outcome_of_the_one_that_took_over(opened, clock, smtp):
+    with opened.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
+    stale = outbox.claim(opened, "node-a", 1)[0]
+    clock.advance(outbox.LEASE)
+    assert deliver(opened, smtp, worker="node-b")["messages"] == 4
+    assert outbox.record(opened, "node-a", stale, Exception("451 late")) == "pending"
+    assert row_of(opened, list_reminders(opened, ADMIN)[0]["to"])["status"] == "sent"
+
+
+def test_a_name_with_a_line_break_fails_that_row_and_reaches_no_header(opened, smtp, smtp_sink):
+    with opened.write() as session:
+        session.execute(update(Person).where(Person.username == "sara").values(name="Sara\r\nBcc: evil@example.com"))
+    counts = send_reminders(opened, ADMIN, None, smtp)
+    assert counts["failed"] == 1 and counts["messages"] == 3
+    (failed,) = list_reminders(opened, ADMIN, status="failed")
+    assert failed["to"] == "sara" and "line break" in failed["last_error"]
+    assert all("evil" not in r.raw.decode() and r.rcpt_tos != ["evil@example.com"] for r in smtp_sink.take())
+
+
+def test_without_an_smtp_url_messages_are_eml_files(opened, tmp_path):
+    folder = tmp_path / "arshjul-mail"
+    transport = transport_from_env({}, folder)
+    assert isinstance(transport, FileTransport) and transport.describe() == f".eml files in {folder}"
+    assert send_reminders(opened, ADMIN, None, transport)["messages"] == 4
+    files = sorted(folder.glob("*.eml"))
+    assert len(files) == 4
+    msg = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert str(msg["From"]) == "arshjul <arshjul@localhost>"
+    assert msg["Message-ID"].endswith("@localhost>")
+
+
+def test_list_filters_by_status_and_refuses_unknown_ones(opened, smtp, smtp_sink):
+    smtp_sink.script[JOHANNA] = ["451 busy"]
+    send_reminders(opened, ADMIN, None, smtp)
+    pending = list_reminders(opened, ADMIN, status="pending")
+    assert [(r["to"], r["items"]) for r in pending] == [("johanna", 1)]
+    assert set(pending[0]) == {"id", "to", "email", "subject", "status", "attempts", "next_attempt_at",
+                               "last_error", "created_at", "sent_at", "message_id", "items"}  # fmt: skip
+    assert len(list_reminders(opened, ADMIN, status="sent")) == 3
+    with pytest.raises(BadInput):
+        list_reminders(opened, ADMIN, status="bogus")
+
+
+@pytest.mark.parametrize("use", [plan_reminders, list_reminders])
+def test_only_admins_may_work_the_reminders(opened, clock, use):
+    with pytest.raises(MissingRole):
+        use(opened, "sara", *([clock.now()] if use is plan_reminders else []))
+
+
+def test_the_smtp_url_and_sender_come_from_the_environment(tmp_path):
+    env = {"ARSHJUL_SMTP_URL": "smtp://relay%40ange.se:p%3Ass%2F1@mail.ange.se:2525?starttls=true",
+           "ARSHJUL_MAIL_FROM": "Årshjulet <arshjul@ange.se>"}  # fmt: skip
+    smtp = transport_from_env(env, tmp_path)
+    assert isinstance(smtp, SmtpTransport)
+    assert (smtp.host, smtp.port, smtp.tls, smtp.username, smtp.password) == (
+        "mail.ange.se", 2525, "starttls", "relay@ange.se", "p:ss/1")
+    assert str(smtp.sender) == "Årshjulet <arshjul@ange.se>"
+    assert smtp.describe() == "SMTP smtp://mail.ange.se:2525 with STARTTLS, login as relay@ange.se"
+    implicit = transport_from_env({"ARSHJUL_SMTP_URL": "smtps://mail.ange.se"}, tmp_path)
+    assert (implicit.port, implicit.tls, implicit.username) == (465, "implicit", None)
+    assert transport_from_env({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se"}, tmp_path).port == 25
+
+
+@pytest.mark.parametrize("env, said", [
+    ({"ARSHJUL_SMTP_URL": "http://u:secret@mail.ange.se"}, "ARSHJUL_SMTP_URL 'http://mail.ange.se' is not"),
+    ({"ARSHJUL_SMTP_URL": "smtp://u:secret@mail.ange.se:port"}, "ARSHJUL_SMTP_URL 'smtp://mail.ange.se:port'"),
+    ({"ARSHJUL_MAIL_FROM": "Evil\nBcc: x@y.se <a@b.se>"}, "ARSHJUL_MAIL_FROM"),
+])  # fmt: skip
+def test_bad_mail_settings_are_bad_input_and_never_echo_a_password(tmp_path, env, said):
+    with pytest.raises(BadInput) as caught:
+        transport_from_env(env, tmp_path)
+    assert said in caught.value.message and "secret" not in caught.value.message
+
+
+def test_smtp_login_with_credentials_from_the_url(opened, tmp_path):
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from tests.integration.conftest import Sink, free_port
+
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001 - aiosmtpd's signature
+        logins.append((mechanism, auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"p:ss")
+
+    sink = Sink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, authenticator=authenticator,
+                            auth_require_tls=False)  # fmt: skip
+    controller.start()
+    try:
+        url = f"smtp://relay%40ange.se:p%3Ass@127.0.0.1:{sink.port}?timeout=2"
+        assert send_reminders(opened, ADMIN, None, transport_from_env({"ARSHJUL_SMTP_URL": url}, tmp_path))[
+            "messages"] == 4  # fmt: skip
+        wrong = url.replace("p%3Ass", "wrong")
+        opened.clock.advance(dt.timedelta(days=5))  # the contributors' before-28 reminders are due
+        counts = send_reminders(opened, ADMIN, None, transport_from_env({"ARSHJUL_SMTP_URL": wrong}, tmp_path))
+    finally:
+        controller.stop()
+    assert logins[0][1:] == (b"relay@ange.se", b"p:ss")
+    assert len(sink.received) == 4
+    # A refused login is our configuration's fault, not the messages': all wait, after one try.
+    assert counts["retrying"] == 4 and len(logins) == 2
