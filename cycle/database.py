@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -58,7 +58,7 @@ def make_engine(url: str) -> Engine:
             return engine
         return create_engine(url, pool_pre_ping=True)
     except Exception as err:  # URL parsing and missing drivers raise several types
-        raise BadInput(f"cannot use database URL '{url}': {err}") from err
+        raise BadInput(f"cannot use the database URL '{describe(url)}': {err}") from err
 
 
 class Database:
@@ -103,22 +103,25 @@ class Database:
 
 def describe(url: str) -> str:
     """The database as a person would name it: the file, or the URL without its password."""
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown without what may be a password
+        return url.split("@")[-1]
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"
     return parsed.render_as_string(hide_password=True)
 
 
 def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision of the database, None for a database without our schema."""
     try:
         with engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except OperationalError:
-        return None
-    except DBAPIError as err:  # PostgreSQL: undefined table
-        if "alembic_version" in str(err):
-            return None
-        raise
+    except DBAPIError as err:
+        where = describe(engine.url.render_as_string(hide_password=True))
+        raise BadInput(f"cannot use the database {where}: {str(err.orig).strip()}") from err
 
 
 @contextlib.contextmanager
