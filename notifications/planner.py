@@ -155,10 +155,13 @@ def describe(slot: Slot, deadline: dt.date) -> str:
 
 
 def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
+    turn = _responsible(work)
+    if turn is None:
+        return
+    role, unit, kind = turn
     rules = policy(work.reminders)
     day = reached_day(at, work.timezone)
     slot = latest_slot(work.deadline, rules, day)
-    role, unit, kind = _responsible(work)
     if slot is not None:
         for person in _people(agenda, role, unit, but=work.submitted_by if kind == "decide" else None):
             yield _due(agenda, work, at, person, kind, slot, describe(slot, work.deadline))
@@ -169,15 +172,17 @@ def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
             yield _due(agenda, work, at, person, "escalation", escalated, reason)
 
 
-def _responsible(work: Work) -> tuple[str, str, str]:
-    """(role, unit, kind) of the people whose turn it is."""
+def _responsible(work: Work) -> tuple[str, str, str] | None:
+    """(role, unit, kind) of the people whose turn it is; None for pending or finished work."""
     if work.is_input:
+        if work.stage_state != "open":
+            return None
         if work.state == "submitted":
             return "approver", work.approved_by_unit or "", "decide"
-        return "contributor", work.unit or "", "submit"
+        return ("contributor", work.unit or "", "submit") if work.state in ("missing", "returned") else None
     if work.state == "submitted":
         return "approver", work.decided_by_unit, "decide"
-    return "owner", work.owner_unit, "finish"
+    return ("owner", work.owner_unit, "finish") if work.state == "open" else None
 
 
 def _people(agenda: Agenda, role: str, unit: str, but: str | None = None) -> tuple[Recipient, ...]:

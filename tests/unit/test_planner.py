@@ -1,0 +1,154 @@
+"""The reminder planner: pure, so every rule is checked on hand-made rows and moments."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from cycle.agenda import Agenda, Happened, Recipient, Work
+from cycle.clock import parse_moment
+from notifications.planner import escalation_slot, latest_slot, plan, policy, reached_day
+
+D = dt.date(2027, 3, 31)  # a Wednesday
+POLICY = {"before_days": [14, 7, 1], "on_deadline": True, "overdue_every_days": 3, "escalate_after_days": 3}
+PEOPLE = {
+    ("contributor", "soc"): (Recipient("johanna", "Johanna Nilsson", "johanna@example.se", "sv"),),
+    ("approver", "ks"): (Recipient("eva", "Eva Holmgren", "eva@example.se", "sv"),
+                         Recipient("lars", "Lars Engström", "lars@example.se", "sv")),
+    ("approver", "kf"): (Recipient("bengt", "Bengt Wikström", "bengt@example.se", "sv"),),
+    ("owner", "ks"): (Recipient("karin", "Karin Lindqvist", "karin@example.se", "sv"),),
+}  # fmt: skip
+UNITS = {"soc": "Socialtjänst", "ks": "Kommunstyrelsen", "kf": "Kommunfullmäktige"}
+
+
+def at(text: str) -> dt.datetime:
+    return parse_moment(text, "Europe/Stockholm")
+
+
+def stage(state: str = "open", **changes) -> Work:
+    work = Work(cycle="ange-2027", cycle_name="Årshjul", timezone="Europe/Stockholm", stage="tertialrapport",
+                stage_name="Tertialrapport per 30 april", stage_state=state, owner_unit="ks", decided_by_unit="kf",
+                state=state, deadline=D, reminders=POLICY)  # fmt: skip
+    return dataclasses.replace(work, **changes)
+
+
+def item(state: str = "missing", **changes) -> Work:
+    work = dataclasses.replace(stage(), state=state, input="ekonomi", input_name="Ekonomiskt utfall", unit="soc",
+                               approved_by_unit="ks")  # fmt: skip
+    return dataclasses.replace(work, **changes)
+
+
+def planned(*work: Work, moment: str = "2027-03-24T07:00", events=()) -> list[tuple]:
+    agenda = Agenda(tuple(work), tuple(events), PEOPLE, UNITS)
+    return [(d.to.username, d.kind, d.slot, d.item_key) for d in plan(agenda, at(moment))]
+
+
+# --- slots -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("day, slot", [
+    ("2027-03-16", None), ("2027-03-17", "before-14"), ("2027-03-23", "before-14"), ("2027-03-24", "before-7"),
+    ("2027-03-30", "before-1"), ("2027-03-31", "deadline"), ("2027-04-02", "deadline"), ("2027-04-03", "overdue-3"),
+    ("2027-04-05", "overdue-3"), ("2027-04-06", "overdue-6"), ("2027-06-30", "overdue-90"),
+])  # fmt: skip
+def test_the_latest_due_slot_of_a_series(day, slot):
+    found = latest_slot(D, policy(POLICY), dt.date.fromisoformat(day))
+    assert (found and found.name) == slot
+
+
+def test_without_overdue_repeats_the_deadline_stays_the_last_slot():
+    rules = policy({**POLICY, "overdue_every_days": None, "on_deadline": False})
+    assert latest_slot(D, rules, D + dt.timedelta(days=40)).name == "before-1"
+
+
+def test_escalation_starts_after_its_days_and_follows_the_overdue_rhythm():
+    rules = policy(POLICY)
+    assert escalation_slot(D, rules, D + dt.timedelta(days=2)) is None
+    assert [escalation_slot(D, rules, D + dt.timedelta(days=n)).name for n in (3, 5, 6, 10)] == [
+        "overdue-3", "overdue-3", "overdue-6", "overdue-9"]  # fmt: skip
+    assert escalation_slot(D, policy({**POLICY, "escalate_after_days": None}), D + dt.timedelta(days=9)) is None
+
+
+@pytest.mark.parametrize("moment, day", [
+    ("2027-03-24T06:59", "2027-03-23"), ("2027-03-24T07:00", "2027-03-24"),
+    ("2027-03-28T07:00", "2027-03-28"),  # the spring change: 07:00 local is 05:00 UTC that day
+    ("2027-10-31T06:59", "2027-10-30"), ("2027-12-31T23:59", "2027-12-31"),
+])  # fmt: skip
+def test_a_slot_is_due_from_seven_local_time(moment, day):
+    assert reached_day(at(moment), "Europe/Stockholm") == dt.date.fromisoformat(day)
+
+
+def test_the_local_day_decides_not_the_utc_day():
+    # 2027-03-24 06:30 UTC is 07:30 in Stockholm: due there, not yet in New York.
+    moment = dt.datetime(2027, 3, 24, 6, 30, tzinfo=dt.UTC)
+    assert reached_day(moment, "Europe/Stockholm") == dt.date(2027, 3, 24)
+    assert reached_day(moment, "America/New_York") == dt.date(2027, 3, 23)
+
+
+# --- who ---------------------------------------------------------------------------
+
+
+def test_contributors_are_reminded_of_missing_and_returned_inputs_of_an_open_stage():
+    for state in ("missing", "returned"):
+        assert planned(item(state)) == [
+            ("johanna", "submit", "before-7", "submit:ange-2027/tertialrapport/ekonomi@soc")]  # fmt: skip
+    assert planned(item("missing", stage_state="pending")) == []
+
+
+def test_approvers_but_not_the_submitter_are_reminded_of_a_submitted_input():
+    deciders = [("eva", "decide", "before-7"), ("lars", "decide", "before-7")]
+    assert [p[:3] for p in planned(item("submitted"))] == deciders
+    assert [p[0] for p in planned(item("submitted", submitted_by="lars"))] == ["eva"]
+
+
+def test_owners_of_an_open_stage_and_deciders_of_a_submitted_one():
+    assert planned(stage("open")) == [("karin", "finish", "before-7", "finish:ange-2027/tertialrapport")]
+    assert planned(stage("submitted")) == [("bengt", "decide", "before-7", "decide:ange-2027/tertialrapport")]
+    assert planned(stage("submitted", submitted_by="bengt")) == []
+
+
+def test_finished_or_pending_work_and_auditors_get_nothing():
+    finished = [item("approved"), stage("pending"), stage("approved"), stage("closed")]
+    assert planned(*finished, moment="2027-04-30T08:00") == []
+    assert planned(item("missing", unit="rev")) == []  # only an auditor there: nobody to remind
+
+
+def test_an_overdue_input_is_escalated_to_the_stages_owners():
+    assert planned(item("missing"), moment="2027-04-03T08:00") == [
+        ("johanna", "submit", "overdue-3", "submit:ange-2027/tertialrapport/ekonomi@soc"),
+        ("karin", "escalation", "overdue-3", "escalation:ange-2027/tertialrapport/ekonomi@soc"),
+    ]
+
+
+def test_per_item_policy_overrides_are_honoured():
+    short = item("missing", reminders={**POLICY, "before_days": [2]})
+    assert planned(short, moment="2027-03-24T08:00") == []
+    assert planned(short, moment="2027-03-29T08:00")[0][2] == "before-2"
+
+
+def test_a_moved_deadline_is_a_new_key():
+    moved = item("missing", deadline=D + dt.timedelta(days=7))
+    agenda = Agenda((item("missing"), moved), (), PEOPLE, UNITS)
+    keys = {(d.slot, d.key_date) for d in plan(agenda, at("2027-03-31T08:00"))}
+    assert keys == {("deadline", D), ("before-7", D + dt.timedelta(days=7))}
+
+
+def test_reasons_are_one_line_and_say_why():
+    agenda = Agenda((item("missing"),), (), PEOPLE, UNITS)
+    reasons = [d.reason for d in plan(agenda, at("2027-03-30T08:00"))]
+    assert reasons == ["1 day before the deadline 2027-03-31"]
+
+
+def test_events_tell_contributors_the_stage_opened_and_what_was_returned():
+    opened = Happened(41, at("2027-03-01T09:00"), "karin", "open", None, (item("missing"),))
+    returned = Happened(42, at("2027-03-02T09:00"), "eva", "return", "Fel i tabell 3", (item("returned"),))
+    agenda = Agenda((), (opened, returned), PEOPLE, UNITS)
+    found = plan(agenda, at("2027-03-02T10:00"))
+    assert [(d.to.username, d.kind, d.slot, d.item_key, d.key_date.isoformat()) for d in found] == [
+        ("johanna", "opened", "event-41", "opened:ange-2027/tertialrapport@soc", "2027-03-01"),
+        ("johanna", "returned", "event-42", "returned:ange-2027/tertialrapport/ekonomi@soc", "2027-03-02"),
+    ]
+    assert found[1].comment == "Fel i tabell 3" and found[0].inputs == ("Ekonomiskt utfall",)
+    assert found[1].command == "arshjul input submit ange-2027 tertialrapport ekonomi --unit soc"

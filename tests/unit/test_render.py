@@ -1,0 +1,155 @@
+"""Rendering digests and building mails: languages, dates, escaping, header safety."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+from email.headerregistry import Address
+
+import jinja2
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
+
+from notifications.errors import UnsafeHeader
+from notifications.mail import Letter, compose
+from notifications.render import TEMPLATES, long_date, render
+
+SENDER = Address("Årshjulet", addr_spec="arshjul@ange.example")
+KINDS = ("submit", "decide", "finish", "escalation", "opened", "returned")
+SLOTS = {"submit": "before-7", "decide": "deadline", "finish": "overdue-3", "escalation": "overdue-6",
+         "opened": "event-41", "returned": "event-42"}  # fmt: skip
+
+
+def payload(kind: str = "submit", **changes) -> dict:
+    """The documented item context (`Due.payload()`)."""
+    slot = SLOTS[kind]
+    slot_kind, _, number = slot.partition("-")
+    data = {
+        "to": "johanna", "kind": kind, "item_key": f"{kind}:ange-2027/tertialrapport/ekonomi@soc", "slot": slot,
+        "key_date": "2027-05-07", "cycle": "ange-2027", "cycle_name": "Årshjul för Ånge kommun",
+        "stage": "tertialrapport", "stage_name": "Tertialrapport per 30 april", "deadline": "2027-05-10",
+        "days": 3, "reason": "7 days before the deadline 2027-05-10",
+        "command": "arshjul input submit ange-2027 tertialrapport ekonomi --unit soc", "unit_name": "Socialtjänst",
+        "input": "ekonomi", "input_name": "Ekonomiskt utfall och helårsprognos", "unit": "soc",
+        "actor": "lars", "comment": "Se över prognosen" if kind == "returned" else None,
+        "inputs": ["Ekonomiskt utfall"] if kind == "opened" else [], "slot_kind": slot_kind,
+        "slot_days": int(number or 0),
+    }  # fmt: skip
+    return {**data, **changes}
+
+
+def person(locale: str = "sv", name: str = "Johanna Nilsson") -> dict:
+    return {"username": "johanna", "name": name, "locale": locale}
+
+
+@pytest.mark.parametrize("locale", ["sv", "en"])
+def test_every_template_renders_every_kind_with_its_documented_context(locale):
+    done = render(person(locale), [payload(kind) for kind in KINDS])
+    assert "\n" not in done.subject and done.subject
+    for kind in KINDS:
+        assert payload(kind)["command"] in done.text and payload(kind)["command"] in done.html
+    assert done.text.count("Tertialrapport per 30 april") == len(KINDS)
+
+
+def test_swedish_readers_get_swedish_dates_and_words():
+    done = render(person("sv"), [payload("submit", days=-4, slot="overdue-3", slot_kind="overdue", slot_days=3)])
+    assert done.subject == (
+        "Årshjulet: Tertialrapport per 30 april: Ekonomiskt utfall och helårsprognos (4 dagar försenad)"
+    )
+    assert "Tidsgräns:  10 maj 2027 (4 dagar försenad)" in done.text
+    assert "Varför nu:  3 dagar efter tidsgränsen 10 maj 2027" in done.text
+    assert "Att göra:   lämna in underlaget för Socialtjänst" in done.text
+
+
+def test_english_readers_get_english():
+    done = render(person("en"), [payload("decide", days=0, slot="deadline", slot_kind="deadline")])
+    assert done.subject.endswith("(due today)")
+    assert "Deadline:   10 May 2027 (due today)" in done.text and "approve or return" in done.text
+
+
+def test_an_unknown_locale_falls_back_to_swedish():
+    assert render(person("de"), [payload()]).subject.startswith("Årshjulet:")
+
+
+@pytest.mark.parametrize("day, sv, en", [
+    ("2027-01-01", "1 januari 2027", "1 January 2027"), ("2027-03-31", "31 mars 2027", "31 March 2027"),
+    ("2027-08-15", "15 augusti 2027", "15 August 2027"), ("2027-12-24", "24 december 2027", "24 December 2027"),
+])  # fmt: skip
+def test_long_dates(day, sv, en):
+    assert (long_date(day, "sv"), long_date(dt.date.fromisoformat(day), "en")) == (sv, en)
+
+
+def test_a_missing_variable_is_an_error_not_an_empty_string():
+    broken = payload()
+    del broken["unit_name"]
+    with pytest.raises(jinja2.UndefinedError):
+        render(person(), [broken])
+
+
+def test_the_shipped_templates_are_the_ones_documented():
+    names = sorted(p.name for p in TEMPLATES.iterdir())
+    expected = [f"digest.{lang}.{ext}" for lang in ("en", "sv") for ext in ("html", "subject.txt", "txt")]
+    assert names == sorted(expected + ["phrases.en.jinja", "phrases.sv.jinja"])
+
+
+# --- headers -----------------------------------------------------------------------
+
+BREAKS = ["\r", "\n", "\r\n", "\u2028", "\u2029", "\x85", "\x0b", "\x0c", "\x1c"]
+HOSTILE = st.sampled_from(BREAKS + ["=?utf-8?q?a=0Ab?=", "=?utf-8?b?YQpi?=", "<script>alert(1)</script>", "&", '"'])
+TEXT = st.lists(st.one_of(HOSTILE, st.text(max_size=8)), max_size=5).map("".join)
+
+
+def build(name: str, stage_name: str, comment: str, locale: str) -> tuple[Letter, bytes]:
+    items = [payload("returned", stage_name=stage_name, comment=comment), payload("submit", stage_name=stage_name)]
+    done = render(person(locale, name), items)
+    letter = Letter(name, "johanna.nilsson@example.se", done.subject, done.text, done.html,
+                    "<arshjul.7.20270507070000@ange.example>", dt.datetime(2027, 5, 7, 5, tzinfo=dt.UTC))  # fmt: skip
+    return letter, compose(letter, SENDER).as_bytes()
+
+
+def unsafe(value: str) -> bool:
+    return value.splitlines() not in ([], [value]) or "=?" in value or any(ord(c) < 32 and c != "\t" for c in value)
+
+
+@settings(max_examples=150, deadline=None)
+@given(name=TEXT, stage_name=TEXT, comment=TEXT, locale=st.sampled_from(["sv", "en"]))
+def test_hostile_names_comments_and_stage_names_never_change_the_headers(name, stage_name, comment, locale):
+    try:
+        letter, raw = build(name, stage_name, comment, locale)
+    except UnsafeHeader:
+        # Only a value that must not reach a header is refused: the name, or the stage name in the subject.
+        assert unsafe(name) or unsafe(stage_name) or _other_control(name + stage_name)
+        return
+    assert not unsafe(name) and not unsafe(stage_name)
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    assert sorted(parsed.keys()) == sorted(["From", "To", "Subject", "Date", "Message-ID", "MIME-Version",
+                                            "Content-Type"])  # fmt: skip
+    (to,) = parsed["To"].addresses
+    assert (to.display_name, to.addr_spec) == (name, "johanna.nilsson@example.se")
+    # Folding may double a blank between encoded words; it never adds or loses a word or a line.
+    subject = str(parsed["Subject"])
+    assert subject.splitlines() == [subject] and subject.split() == letter.subject.split()
+    assert parsed["Message-ID"] == "<arshjul.7.20270507070000@ange.example>"
+    assert [p.get_content_type() for p in parsed.iter_parts()] == ["text/plain", "text/html"]
+    html = parsed.get_body(("html",)).get_content()
+    assert "<script>" not in html
+    one_line = [v for v in (name, stage_name, comment) if v.strip() and v.splitlines() == [v]]
+    assert all(escape(v) in html for v in one_line)
+    text = parsed.get_body(("plain",)).get_content()
+    assert ("<script>" in text) == any("<script>" in v for v in (name, stage_name, comment))
+
+
+def _other_control(value: str) -> bool:
+    import unicodedata
+
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") and c != "\t" for c in value)
+
+
+@pytest.mark.parametrize("name", ["Eva\r\nBcc: x@evil.example", "=?utf-8?q?a=0Ab?=", "A\u2028B", "A\x85B"])
+def test_a_line_break_or_encoded_word_in_a_name_is_refused_with_what_and_why(name):
+    with pytest.raises(UnsafeHeader) as caught:
+        build(name, "Tertialrapport", "", "sv")
+    assert "the recipient's name contains" in caught.value.message
