@@ -1,0 +1,61 @@
+"""The agenda's read side: what is open, who holds the roles, few queries whatever the size."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import event
+
+from cycle import actions, agenda
+from cycle.cycles import start_cycle
+from tests.integration.conftest import ADMIN, local
+
+
+def statements(db, since, until) -> tuple[agenda.Agenda, int]:
+    seen = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        with db.read() as session:
+            found = agenda.read(session, since, until)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return found, len(seen)
+
+
+def test_the_open_work_is_read_in_a_fixed_number_of_queries(wheel, clock, ange):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", "ange-2027", "omvarldsanalys")
+    actions.submit_input(wheel, "sara", "ange-2027", "omvarldsanalys", "verksamhetsanalys", "bou")
+    window = (clock.now() - dt.timedelta(days=4), clock.now())
+    small, few = statements(wheel, *window)
+
+    start_cycle(wheel, ADMIN, ange, 2028)
+    actions.open_stage(wheel, "karin", "ange-2028", "omvarldsanalys")
+    actions.submit_input(wheel, "johanna", "ange-2028", "omvarldsanalys", "verksamhetsanalys", "soc")
+    large, more = statements(wheel, *window)
+
+    assert len(large.work) == 2 * len(small.work) == 2 * (4 + 1)  # four inputs and the stage, per cycle
+    assert more == few == 6  # inputs, stages, submitters, events, holders, units
+    assert {w.submitted_by for w in large.work if w.state == "submitted"} == {"sara", "johanna"}
+    assert [e.event for e in large.events] == ["open", "open"]
+    assert large.units["soc"] == "Socialtjänst"
+    assert [p.username for p in large.holders[("owner", "ks")]] == ["karin", "maria", "oskar"]
+
+
+def test_pending_and_finished_work_is_not_read(wheel, clock):
+    with wheel.read() as session:
+        assert agenda.read(session, clock.now() - dt.timedelta(days=4), clock.now()).work == ()
+
+
+def test_events_outside_the_window_or_whose_work_moved_on_are_left_out(wheel, clock):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", "ange-2027", "omvarldsanalys")
+    with wheel.read() as session:
+        later = agenda.read(session, local("2026-01-20T09:00"), local("2026-01-24T09:00"))
+        now = agenda.read(session, local("2026-01-10T09:00"), local("2026-01-12T09:00"))
+    assert later.events == () and len(now.events) == 1 and len(now.events[0].work) == 4
