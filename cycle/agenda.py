@@ -100,37 +100,56 @@ def read(session: Session, since: dt.datetime, until: dt.datetime) -> Agenda:
 
 
 def _work_columns() -> tuple:
+    """The columns every piece of work has, labelled as `Work`'s fields."""
     return (
-        Cycle.id, Cycle.name, Cycle.timezone, Stage.key, Stage.name, Stage.state,
-        Stage.owner_unit, Stage.decided_by_unit,
-    )  # fmt: skip
+        Cycle.id.label("cycle"),
+        Cycle.name.label("cycle_name"),
+        Cycle.timezone.label("timezone"),
+        Stage.key.label("stage"),
+        Stage.name.label("stage_name"),
+        Stage.state.label("stage_state"),
+        Stage.owner_unit.label("owner_unit"),
+        Stage.decided_by_unit.label("decided_by_unit"),
+    )
 
 
 def _open_inputs(session: Session) -> list[Work]:
     stmt = (
-        select(*_work_columns(), InputItem.key, InputItem.name, InputItem.unit_key, InputItem.approved_by_unit,
-               InputItem.state, InputItem.deadline, InputItem.reminders)  # fmt: skip
+        select(
+            *_work_columns(),
+            InputItem.key.label("input"),
+            InputItem.name.label("input_name"),
+            InputItem.unit_key.label("unit"),
+            InputItem.approved_by_unit.label("approved_by_unit"),
+            InputItem.state.label("state"),
+            InputItem.deadline.label("deadline"),
+            InputItem.reminders.label("reminders"),
+        )
         .join(Stage, InputItem.stage_id == Stage.id)
         .join(Cycle, Stage.cycle_id == Cycle.id)
         .where(Stage.state == StageState.OPEN.value, InputItem.state.in_(WAITING_INPUT))
     )
-    return [
-        Work(*row[:8], state=row[12], deadline=row[13], reminders=row[14] or {}, input=row[8],
-             input_name=row[9], unit=row[10], approved_by_unit=row[11])  # fmt: skip
-        for row in session.execute(stmt)
-    ]
+    return [_work(row) for row in session.execute(stmt)]
 
 
 def _open_stages(session: Session) -> list[Work]:
     stmt = (
-        select(*_work_columns(), Stage.deadline, Stage.reminders)
+        select(
+            *_work_columns(),
+            Stage.state.label("state"),
+            Stage.deadline.label("deadline"),
+            Stage.reminders.label("reminders"),
+        )
         .join(Cycle, Stage.cycle_id == Cycle.id)
         .where(Stage.state.in_(WAITING_STAGE))
     )
-    return [
-        Work(*row[:8], state=row[5], deadline=row[8], reminders=row[9] or {})
-        for row in session.execute(stmt)
-    ]
+    return [_work(row) for row in session.execute(stmt)]
+
+
+def _work(row) -> Work:
+    values = dict(row._mapping)
+    values["reminders"] = values["reminders"] or {}
+    return Work(**values)
 
 
 def _with_submitters(session: Session, work: list[Work]) -> list[Work]:
@@ -153,8 +172,17 @@ def _with_submitters(session: Session, work: list[Work]) -> list[Work]:
 
 def _events(session: Session, since: dt.datetime, until: dt.datetime, work: list[Work]) -> tuple[Happened, ...]:
     stmt = (
-        select(LogEntry.seq, LogEntry.at, LogEntry.actor, LogEntry.cycle, LogEntry.stage, LogEntry.input,
-               LogEntry.unit, LogEntry.event, LogEntry.comment)  # fmt: skip
+        select(
+            LogEntry.seq,
+            LogEntry.at,
+            LogEntry.actor,
+            LogEntry.cycle,
+            LogEntry.stage,
+            LogEntry.input,
+            LogEntry.unit,
+            LogEntry.event,
+            LogEntry.comment,
+        )
         .where(LogEntry.at > _naive_utc(since), LogEntry.at <= _naive_utc(until))
         .where(LogEntry.event.in_(NOTICE_EVENTS), LogEntry.stage.is_not(None))
         .order_by(LogEntry.seq)

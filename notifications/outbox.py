@@ -97,13 +97,22 @@ def _new_message(session: Session, due: Due, now: dt.datetime) -> OutboxMessage:
 def _insert_items(session: Session, outbox_id: int, group: list[Due]) -> list[Due]:
     """INSERT … ON CONFLICT DO NOTHING; returns the items this call inserted."""
     values = [
-        {"outbox_id": outbox_id, "recipient": d.to.username, "item_key": d.item_key, "slot": d.slot,
-         "deadline": d.key_date, "kind": d.kind, "payload": d.payload()}  # fmt: skip
+        {
+            "outbox_id": outbox_id,
+            "recipient": d.to.username,
+            "item_key": d.item_key,
+            "slot": d.slot,
+            "deadline": d.key_date,
+            "kind": d.kind,
+            "payload": d.payload(),
+        }  # fmt: skip
         for d in group
     ]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(OutboxItem).on_conflict_do_nothing().returning(
-        OutboxItem.recipient, OutboxItem.item_key, OutboxItem.slot, OutboxItem.deadline
+    stmt = (
+        dialect.insert(OutboxItem)
+        .on_conflict_do_nothing()
+        .returning(OutboxItem.recipient, OutboxItem.item_key, OutboxItem.slot, OutboxItem.deadline)
     )
     inserted = {tuple(row) for row in session.execute(stmt, values)}
     return [d for d in group if key(d) in inserted]
@@ -157,9 +166,7 @@ def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
     if not ids:
         return {}
     stmt = (
-        select(OutboxItem.outbox_id, func.count())
-        .where(OutboxItem.outbox_id.in_(ids))
-        .group_by(OutboxItem.outbox_id)
+        select(OutboxItem.outbox_id, func.count()).where(OutboxItem.outbox_id.in_(ids)).group_by(OutboxItem.outbox_id)
     )
     return dict(session.execute(stmt).all())
 
@@ -180,8 +187,9 @@ def record(db: Database, worker: str, claimed: Claimed, failure: Exception | Non
         # Only the holder of the claim records; a sender whose lease ran out lost the row.
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker,
-                   OutboxMessage.status == SENDING)  # fmt: skip
+            .where(
+                OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker, OutboxMessage.status == SENDING
+            )  # fmt: skip
             .values(**values)
         )
     return values["status"]

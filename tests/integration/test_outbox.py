@@ -183,7 +183,12 @@ def test_the_smtp_url_and_sender_come_from_the_environment(tmp_path):
     smtp = transport_from_env(env, tmp_path)
     assert isinstance(smtp, SmtpTransport)
     assert (smtp.host, smtp.port, smtp.tls, smtp.username, smtp.password) == (
-        "mail.ange.se", 2525, "starttls", "relay@ange.se", "p:ss/1")
+        "mail.ange.se",
+        2525,
+        "starttls",
+        "relay@ange.se",
+        "p:ss/1",
+    )
     assert str(smtp.sender) == "Årshjulet <arshjul@ange.se>"
     assert smtp.describe() == "SMTP smtp://mail.ange.se:2525 with STARTTLS, login as relay@ange.se"
     implicit = transport_from_env({"ARSHJUL_SMTP_URL": "smtps://mail.ange.se"}, tmp_path)
