@@ -152,3 +152,18 @@ def test_events_tell_contributors_the_stage_opened_and_what_was_returned():
     ]
     assert found[1].comment == "Fel i tabell 3" and found[0].inputs == ("Ekonomiskt utfall",)
     assert found[1].command == "arshjul input submit ange-2027 tertialrapport ekonomi --unit soc"
+
+
+def test_a_returned_stage_tells_its_owners_with_the_comment():
+    returned = Happened(43, at("2027-03-25T09:00"), "bengt", "return", "Komplettera prognosen", (stage("open"),))
+    found = plan(Agenda((), (returned,), PEOPLE, UNITS), at("2027-03-25T10:00"))
+    assert [(d.to.username, d.kind, d.slot, d.item_key, d.command) for d in found] == [
+        (
+            "karin",
+            "returned",
+            "event-43",
+            "returned:ange-2027/tertialrapport",
+            "arshjul stage submit ange-2027 tertialrapport",
+        )
+    ]
+    assert found[0].comment == "Komplettera prognosen" and found[0].reason == "returned on 2027-03-25 by bengt"
