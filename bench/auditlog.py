@@ -84,7 +84,8 @@ def _history(cid: str):
         for r in range(ROUNDS + 1):
             for i in range(INPUTS):
                 for u in range(UNITS):
-                    yield f"c{u:03d}", stage, f"in{i:02d}", unit_key(u), "submit", "returned" if r else "missing", "submitted"
+                    before = "returned" if r else "missing"
+                    yield f"c{u:03d}", stage, f"in{i:02d}", unit_key(u), "submit", before, "submitted"
             last = r == ROUNDS
             for i in range(INPUTS):
                 for u in range(UNITS):
@@ -178,8 +179,9 @@ def _by_hand(db, cases: dict) -> list:
         cursor.execute(f"SELECT {columns} FROM transition_log WHERE cycle = {mark} ORDER BY seq DESC LIMIT {mark}",
                        (cycle, limit))  # fmt: skip
         found.append(cursor.fetchall()[::-1])
+        year = (moment(first), moment(last + dt.timedelta(days=1)))
         cursor.execute(f"SELECT event, count(*) FROM transition_log WHERE at >= {mark} AND at < {mark} "
-                       "GROUP BY event ORDER BY event", (moment(first), moment(last + dt.timedelta(days=1))))  # fmt: skip
+                       "GROUP BY event ORDER BY event", year)  # fmt: skip
         found.append(dict(cursor.fetchall()))
         cursor.close()
     return found

@@ -14,8 +14,9 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
-from bench.common import NOW, Databases, Timing, linear_wheel, loaded, timed, unit_key
+from bench.common import NOW, Databases, linear_wheel, loaded, timed, unit_key
 from cycle import actions
+from cycle.agenda import remind_from
 from cycle.clock import FixedClock
 from cycle.cycles import policy_json, start_cycle
 from cycle.models import InputItem, Stage
@@ -35,7 +36,8 @@ def cycle_start(dbs: Databases, repeat: int) -> dict:
     started = []
     timing = timed(lambda: started.append(start_cycle(db, "admin", wheel, next(years))), repeat)
     assert started[0].inputs == 6000, started[0]
-    return {"cycle_start_s_6000_inputs": round(timing.median, 4), "_spread": {"cycle_start_s_6000_inputs": timing.spread(unit=" s")}}
+    key = "cycle_start_s_6000_inputs"
+    return {key: round(timing.median, 4), "_spread": {key: timing.spread(unit=" s")}}
 
 
 def plan(dbs: Databases, sizes: tuple[int, ...], repeat: int) -> dict:
@@ -70,12 +72,13 @@ def _open_stages(db, count: int) -> list[int]:
 def _add_inputs(db, stages: list[int], first: int, last: int) -> None:
     """Input rows `first`…`last - 1`, spread over the stages; the first `DUE` are due soon."""
     policy = policy_json(ReminderPolicy())
+    soon, later = remind_from(SOON, policy), remind_from(LATER, policy)
     rows = [
         {
             "stage_id": stages[n % len(stages)], "key": f"in{n // (UNITS * len(stages)):04d}", "name": f"Underlag {n}",
             "position": n // (UNITS * len(stages)), "unit_key": unit_key(n // len(stages) % UNITS),
             "approved_by_unit": "ks", "required": True, "state": "missing", "version": 1,
-            "deadline": SOON if n < DUE else LATER, "reminders": policy,
+            "deadline": SOON if n < DUE else LATER, "reminders": policy, "remind_from": soon if n < DUE else later,
         }  # fmt: skip
         for n in range(first, last)
     ]

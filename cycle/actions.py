@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
-
 from cycle import log, people
+from cycle.agenda import remind_from
 from cycle.database import Database
-from cycle.errors import NotFound, Refused, WrongState
+from cycle.errors import Refused, WrongState
+from cycle.lookups import find_cycle, find_input, find_stage  # noqa: F401 - find_cycle: documented here too
 from cycle.machines import INPUT_MACHINE, STAGE_MACHINE, Attempt, fire
-from cycle.models import Cycle, InputItem, InputState, Stage, StageState
+from cycle.models import InputItem, InputState, Stage, StageState
 
 
 @dataclass(frozen=True)
@@ -28,46 +27,6 @@ class Done:
     from_state: str | None
     to_state: str | None
     hash: str
-
-
-# --- lookups ---------------------------------------------------------------------
-
-
-def find_cycle(session: Session, cycle_id: str) -> Cycle:
-    cycle = session.get(Cycle, cycle_id)
-    if cycle is None:
-        known = ", ".join(session.execute(select(Cycle.id).order_by(Cycle.id)).scalars()) or "none yet"
-        raise NotFound(f"unknown cycle '{cycle_id}' (cycles: {known})")
-    return cycle
-
-
-def find_stage(session: Session, cycle_id: str, key: str) -> Stage:
-    find_cycle(session, cycle_id)
-    stage = session.execute(select(Stage).where(Stage.cycle_id == cycle_id, Stage.key == key)).scalar_one_or_none()
-    if stage is None:
-        keys = session.execute(select(Stage.key).where(Stage.cycle_id == cycle_id).order_by(Stage.position))
-        near = [k for k in keys.scalars() if k.startswith(key)][:5]
-        hint = f"did you mean {', '.join(near)}?" if near else "see `arshjul status` for the stage keys"
-        raise NotFound(f"unknown stage '{key}' in cycle {cycle_id}", hint)
-    return stage
-
-
-def find_input(session: Session, stage: Stage, key: str, unit: str) -> InputItem:
-    item = session.execute(
-        select(InputItem)
-        .options(joinedload(InputItem.stage))
-        .where(InputItem.stage_id == stage.id, InputItem.key == key, InputItem.unit_key == unit)
-    ).scalar_one_or_none()
-    if item is None:
-        rows = session.execute(select(InputItem.key, InputItem.unit_key).where(InputItem.stage_id == stage.id)).all()
-        if not rows:
-            raise NotFound(f"stage '{stage.key}' has no inputs")
-        keys = sorted({r.key for r in rows})
-        units = sorted({r.unit_key for r in rows if r.key == key})
-        if key not in keys:
-            raise NotFound(f"unknown input '{key}' in stage '{stage.key}' (inputs: {', '.join(keys)})")
-        raise NotFound(f"input '{key}' of stage '{stage.key}' has no unit '{unit}' (units: {', '.join(units)})")
-    return item
 
 
 # --- stage actions ---------------------------------------------------------------
@@ -168,6 +127,8 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
         if before == deadline:
             raise Refused(f"the deadline of {label} is already {deadline.isoformat()}")
         row.deadline = deadline
+        if isinstance(row, InputItem):
+            row.remind_from = remind_from(deadline, row.reminders)
         event = log.Event(
             "deadline",
             cycle=cycle_id,

@@ -6,12 +6,17 @@ number of cycles: the open inputs, the open and submitted stages, who submitted 
 submitted ones (four-eyes: that person may not decide them, so is not reminded to),
 the recent `open` and `return` events, the role holders and the unit names.
 
-Cost follows the open work, not the history: stages and inputs are filtered by state
-in SQL (`ix_stage_state`, `ix_input_state`), and finished cycles, pending stages and
-approved inputs are never read. There is no deadline window in SQL on purpose: an
-overdue item stays due for as long as it is open (`overdue_every_days`), and the lead
-times (`before_days`) live in each row's own JSON policy, so any cut-off by date would
-silently drop reminders. Events are read from a time window of the log (`ix_log_at`).
+Cost follows what is due, not what exists: every input row carries `remind_from`,
+the first day any reminder of it can be due (its deadline less its longest lead time;
+the deadline, overdue and escalation slots all fall on or after the deadline), kept
+with the deadline by `cycle.cycles` and `cycle.actions.set_deadline`. Open inputs are
+read through the index on (state, remind_from) up to the planned moment's UTC date plus
+one day (no time zone is further ahead of UTC), a superset of the due ones that the
+pure planner then narrows exactly. An overdue item stays due for as long as it is open,
+so there is no lower bound. The inputs of stages that had a notice-worthy event in the
+window are read whatever their dates, because an `opened` notice lists them all.
+Finished cycles, pending stages and approved inputs are never read; stages are few and
+read by state (`ix_stage_state`); events come from a time window of the log (`ix_log_at`).
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Person, RoleGrant, Stage, StageState, Unit
+from workflows.definition import ReminderPolicy
 
 ROLES = ("owner", "contributor", "approver")
 WAITING_INPUT = (InputState.MISSING.value, InputState.RETURNED.value, InputState.SUBMITTED.value)
 WAITING_STAGE = (StageState.OPEN.value, StageState.SUBMITTED.value)
 NOTICE_EVENTS = ("open", "return")
+DEFAULT_BEFORE_DAYS = ReminderPolicy().before_days
 
 
 @dataclass(frozen=True)
@@ -89,11 +96,19 @@ class Agenda:
     units: dict[str, str]  # unit key -> name
 
 
+def remind_from(deadline: dt.date, reminders: dict | None) -> dt.date:
+    """The first day a reminder of a row with this deadline and policy (JSON) can be due."""
+    lead = (reminders or {}).get("before_days", DEFAULT_BEFORE_DAYS)
+    return deadline - dt.timedelta(days=max((*lead, 0)))
+
+
 def read(session: Session, since: dt.datetime, until: dt.datetime) -> Agenda:
-    """The open work now, and the notice-worthy log entries in (since, until]."""
-    work = _open_inputs(session) + _open_stages(session)
+    """The open work that may be due at `until`, and the notice-worthy log entries in (since, until]."""
+    entries = _notice_entries(session, since, until)
+    horizon = _naive_utc(until).date() + dt.timedelta(days=1)
+    work = _open_inputs(session, horizon, {(e.cycle, e.stage) for e in entries}) + _open_stages(session)
     work = _with_submitters(session, work)
-    events = _events(session, since, until, work)
+    events = _events(entries, work)
     units = {w.owner_unit for w in work} | {w.decided_by_unit for w in work}
     units |= {w.unit for w in work if w.unit} | {w.approved_by_unit for w in work if w.approved_by_unit}
     return Agenda(tuple(work), events, _holders(session, units), _unit_names(session, units))
@@ -113,8 +128,9 @@ def _work_columns() -> tuple:
     )
 
 
-def _open_inputs(session: Session) -> list[Work]:
-    stmt = (
+def _open_inputs(session: Session, horizon: dt.date, noticed: set[tuple[str, str]]) -> list[Work]:
+    """Waiting inputs of open stages that may be due by `horizon`, and all those of `noticed` stages."""
+    base = (
         select(
             *_work_columns(),
             InputItem.key.label("input"),
@@ -129,6 +145,10 @@ def _open_inputs(session: Session) -> list[Work]:
         .join(Cycle, Stage.cycle_id == Cycle.id)
         .where(Stage.state == StageState.OPEN.value, InputItem.state.in_(WAITING_INPUT))
     )
+    stmt = base.where(InputItem.remind_from <= horizon)
+    if noticed:  # still one statement; the two branches are disjoint, so no row comes twice
+        rest = base.where(InputItem.remind_from > horizon, tuple_(Stage.cycle_id, Stage.key).in_(sorted(noticed)))
+        stmt = union_all(stmt, rest)
     return [_work(row) for row in session.execute(stmt)]
 
 
@@ -170,7 +190,7 @@ def _with_submitters(session: Session, work: list[Work]) -> list[Work]:
     ]
 
 
-def _events(session: Session, since: dt.datetime, until: dt.datetime, work: list[Work]) -> tuple[Happened, ...]:
+def _notice_entries(session: Session, since: dt.datetime, until: dt.datetime) -> list:
     stmt = (
         select(
             LogEntry.seq,
@@ -187,11 +207,15 @@ def _events(session: Session, since: dt.datetime, until: dt.datetime, work: list
         .where(LogEntry.event.in_(NOTICE_EVENTS), LogEntry.stage.is_not(None))
         .order_by(LogEntry.seq)
     )
+    return session.execute(stmt).all()
+
+
+def _events(entries: list, work: list[Work]) -> tuple[Happened, ...]:
     by_stage: dict[tuple[str, str], list[Work]] = {}
     for w in work:
         by_stage.setdefault((w.cycle, w.stage), []).append(w)
     found = []
-    for row in session.execute(stmt):
+    for row in entries:
         concerned = tuple(w for w in by_stage.get((row.cycle, row.stage), ()) if _concerns(row, w))
         if concerned:
             at = row.at.replace(tzinfo=dt.UTC)

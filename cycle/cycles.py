@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from cycle import deadlines, log, people
+from cycle.agenda import remind_from
 from cycle.database import Database
 from cycle.errors import NotFound, Refused
 from cycle.models import Cycle, InputItem, InputState, Meeting, Stage, StageState, Unit
@@ -156,12 +157,13 @@ def _input_rows(stage: dict) -> list[dict]:
     rows = []
     for position, item in enumerate(definition.inputs):
         due = stage["input_deadlines"].get(item.key, stage["deadline"])
+        reminders = policy_json(item.reminders)
         for unit in item.from_units:
             rows.append({
                 "stage_id": stage["id"], "key": item.key, "name": item.name, "position": position,
                 "unit_key": unit, "approved_by_unit": item.approved_by, "required": item.required,
-                "state": InputState.MISSING.value, "version": 1, "deadline": due,
-                "reminders": policy_json(item.reminders),
+                "state": InputState.MISSING.value, "version": 1, "deadline": due, "reminders": reminders,
+                "remind_from": remind_from(due, reminders),
             })  # fmt: skip
     return rows
 

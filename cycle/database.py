@@ -23,7 +23,7 @@ from cycle.clock import Clock, SystemClock
 from cycle.errors import BadInput, SchemaMissing, StaleState
 
 # The Alembic head this code expects; a unit test keeps it equal to the shipped migrations.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_URL = "sqlite:///arshjul.db"
 

@@ -137,7 +137,7 @@ class InputItem(Base):
     __tablename__ = "input"
     __table_args__ = (
         UniqueConstraint("stage_id", "key", "unit_key", name="uq_input_key"),
-        Index("ix_input_state", "state"),
+        Index("ix_input_state_remind", "state", "remind_from"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -152,6 +152,8 @@ class InputItem(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     deadline: Mapped[dt.date] = mapped_column(Date)
     reminders: Mapped[dict] = mapped_column(JSON, default=dict)
+    # The first day a reminder can be due (`cycle.agenda.remind_from`), kept with the deadline.
+    remind_from: Mapped[dt.date] = mapped_column(Date)
 
     stage: Mapped[Stage] = relationship(back_populates="inputs")
 

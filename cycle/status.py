@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cycle import blockers, deadlines, log, people
-from cycle.actions import find_cycle
+from cycle import blockers, log, people
 from cycle.errors import NotFound
+from cycle.lookups import find_cycle
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, RoleGrant, Stage, StageState, Unit
-from workflows.definition import Workflow
+
+if TYPE_CHECKING:  # the preview's calendar (holidays) loads only when a preview is made
+    from cycle.deadlines import WorkingDays
+    from workflows.definition import Workflow
 
 DONE_INPUT = (InputState.APPROVED.value,)
 # Fixed, because strftime("%A") follows the process locale.
@@ -229,6 +233,8 @@ def preview(workflow: Workflow, year: int, meetings: dict[str, list[dt.date]] | 
     Per-meeting stages get an instance per meeting in `meetings`; without meetings
     (None) they show their rule instead of dates.
     """
+    from cycle import deadlines
+
     calendar = deadlines.working_days(workflow.holidays)
     stages = []
     for stage in workflow.stages:
@@ -252,6 +258,8 @@ def preview(workflow: Workflow, year: int, meetings: dict[str, list[dt.date]] | 
 
 
 def _preview_inputs(stage, year: int, calendar, stage_due: dict | None) -> list[dict]:
+    from cycle import deadlines
+
     rows = []
     for item in stage.inputs:
         if item.deadline is not None:
@@ -264,7 +272,7 @@ def _preview_inputs(stage, year: int, calendar, stage_due: dict | None) -> list[
     return rows
 
 
-def _dated(calendar: deadlines.WorkingDays, nominal: dt.date, rule: str) -> dict:
+def _dated(calendar: WorkingDays, nominal: dt.date, rule: str) -> dict:
     """A resolved deadline, and why it moved if the rule's date was not a working day."""
     due = calendar.on_or_before(nominal)
     moved = None
