@@ -13,7 +13,7 @@ from cycle import log, people
 from cycle.agenda import remind_from
 from cycle.database import Database
 from cycle.errors import Refused, WrongState
-from cycle.lookups import find_cycle, find_input, find_stage  # noqa: F401 - find_cycle: documented here too
+from cycle.lookups import find_cycle, find_input, find_stage, find_stage_input  # noqa: F401 - documented here too
 from cycle.machines import INPUT_MACHINE, STAGE_MACHINE, Attempt, fire
 from cycle.models import InputItem, InputState, Stage, StageState
 
@@ -96,7 +96,7 @@ def _input_action(db, actor, where, trigger, comment, ref) -> Done:
     cycle_id, stage_key, input_key, unit = where
     with db.write() as session:
         person = people.person(session, actor)
-        item = find_input(session, find_stage(session, cycle_id, stage_key), input_key, unit)
+        item = find_stage_input(session, cycle_id, stage_key, input_key, unit)
         before = item.state
         label = f"input '{input_key}' from unit '{unit}' to stage '{stage_key}' of {cycle_id}"
         fire(INPUT_MACHINE, item, trigger, Attempt(session, person, comment), label)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from cycle.models import LogEntry, LogHead
@@ -64,21 +64,41 @@ class Event:
     detail: str | None = None
 
 
-def append(session: Session, actor: str, at: dt.datetime, event: Event) -> LogEntry:
-    """Chain one entry onto the log inside the caller's transaction."""
-    head = session.execute(select(LogHead).where(LogHead.id == 1).with_for_update()).scalar_one()
-    at = at.astimezone(dt.UTC).replace(tzinfo=None)
-    entry = LogEntry(
-        seq=head.seq + 1, at=at, actor=actor, cycle=event.cycle, stage=event.stage,
-        input=event.input, unit=event.unit, event=event.event, from_state=event.from_state,
-        to_state=event.to_state, comment=event.comment, ref=event.ref, detail=event.detail,
-        prev_hash=head.hash,
-    )  # fmt: skip
-    entry.hash = entry_hash(row_values(entry))
-    head.seq, head.hash = entry.seq, entry.hash
-    session.add(entry)
+@dataclass(frozen=True)
+class Appended:
+    """Where an entry landed in the chain."""
+
+    seq: int
+    hash: str
+
+
+_HEAD = LogHead.__table__
+_APPEND = LogEntry.__table__.insert()
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+
+
+def append(session: Session, actor: str, at: dt.datetime, event: Event) -> Appended:
+    """Chain one entry onto the log inside the caller's transaction.
+
+    Plain Core statements on the session's connection, after flushing the session's own
+    changes: an append is a fixed three statements, with no ORM unit of work of its own.
+    """
     session.flush()
-    return entry
+    connection = session.connection()
+    seq, prev_hash = connection.execute(_READ_HEAD).one()
+    values = {
+        "seq": seq + 1, "at": at.astimezone(dt.UTC).replace(tzinfo=None), "actor": actor, "cycle": event.cycle,
+        "stage": event.stage, "input": event.input, "unit": event.unit, "event": event.event,
+        "from_state": event.from_state, "to_state": event.to_state, "comment": event.comment, "ref": event.ref,
+        "detail": event.detail, "prev_hash": prev_hash,
+    }  # fmt: skip
+    canonical_values = [values[name] for name in LOG_FIELDS]
+    canonical_values[1] = format_at(values["at"])
+    values["hash"] = entry_hash(canonical_values)
+    connection.execute(_APPEND, values)
+    connection.execute(_MOVE_HEAD, {"seq": values["seq"], "hash": values["hash"]})
+    return Appended(values["seq"], values["hash"])
 
 
 def detail_json(data: dict) -> str:
@@ -137,13 +157,26 @@ def count_by_event(session: Session, since: dt.date, until: dt.date) -> dict[str
     return dict(session.execute(stmt).all())
 
 
-def latest(session: Session, **where) -> LogEntry | None:
-    """The newest entry whose columns equal `where` (None matches NULL)."""
-    stmt = select(LogEntry)
-    for name, value in where.items():
-        column = getattr(LogEntry, name)
-        stmt = stmt.where(column.is_(None) if value is None else column == value)
-    return session.execute(stmt.order_by(LogEntry.seq.desc()).limit(1)).scalar_one_or_none()
+def _newest_actor(item: bool):
+    stmt = select(LogEntry.actor).where(
+        LogEntry.event == bindparam("event"), LogEntry.cycle == bindparam("cycle"), LogEntry.stage == bindparam("stage")
+    )
+    if item:
+        stmt = stmt.where(LogEntry.input == bindparam("input"), LogEntry.unit == bindparam("unit"))
+    else:
+        stmt = stmt.where(LogEntry.input.is_(None), LogEntry.unit.is_(None))
+    return stmt.order_by(LogEntry.seq.desc()).limit(1)
+
+
+# Built once, for the four-eyes guard of every decision: an input's entries, or a stage's own.
+_NEWEST_ACTOR = {True: _newest_actor(True), False: _newest_actor(False)}
+
+
+def latest_actor(session: Session, event: str, cycle: str, stage: str, input: str | None = None,
+                 unit: str | None = None) -> str | None:  # fmt: skip
+    """Who made the newest `event` entry about this stage (input and unit None) or this input of a unit."""
+    keys = {"event": event, "cycle": cycle, "stage": stage, "input": input, "unit": unit}
+    return session.execute(_NEWEST_ACTOR[input is not None], keys).scalar_one_or_none()
 
 
 def head(session: Session) -> tuple[int, str]:

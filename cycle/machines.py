@@ -58,8 +58,8 @@ def comment_given(event: EventData) -> bool:
 
 def _not_the_submitter(event: EventData, **where) -> bool:
     attempt = _attempt(event)
-    submitted = log.latest(attempt.session, event="submit", **where)
-    if submitted is None or submitted.actor != attempt.actor.username:
+    submitter = log.latest_actor(attempt.session, event="submit", **where)
+    if submitter is None or submitter != attempt.actor.username:
         return True
     what = f"input '{where['input']}' of unit '{where['unit']}'" if where["input"] else f"stage '{where['stage']}'"
     raise FourEyes(
