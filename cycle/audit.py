@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -27,10 +28,11 @@ from cycle import log, people
 from cycle.cycles import fingerprint
 from cycle.database import Database
 from cycle.errors import BadInput
-from cycle.models import Cycle, InputItem, InputState, LogEntry, Stage, StageState
+from cycle.models import Cycle, InputItem, InputState, Stage, StageState
 
 AUDIT_ROLES = ("auditor", "admin")
-STATE_EVENTS = {"open", "submit", "approve", "return", "close"}
+STATE_EVENTS = frozenset({"open", "submit", "approve", "return", "close"})
+MISSING, PENDING = InputState.MISSING.value, StageState.PENDING.value
 BATCH = 5000
 
 
@@ -103,26 +105,59 @@ def parse_checkpoint(text: str, source: str) -> dict:
 
 
 def _check_chain(session: Session, replay: _Replay, checkpoint: dict | None) -> tuple[int, str]:
+    """Recompute every hash in order; the hot loop of `audit verify`, kept free of per-row overhead."""
     prev, expected_seq = log.GENESIS_HASH, 1
     sha256, canonical = hashlib.sha256, log.canonical
-    stmt = select(*log.LOG_COLUMNS).order_by(LogEntry.seq).execution_options(yield_per=BATCH)
-    with session.execute(stmt) as result:  # closes the server-side cursor on an early exit
-        for row in result:
-            values = log.row_values(row)
-            if row.seq != expected_seq:
-                raise _Broken(expected_seq, f"entry {expected_seq} is missing (the next one is {row.seq})")
-            if row.prev_hash != prev:
-                raise _Broken(row.seq, "its previous hash does not match the entry before it")
-            if sha256(canonical(values)).hexdigest() != row.hash:
-                raise _Broken(row.seq, "its content does not match its hash (the entry was altered)")
-            _replay_entry(row, replay)
-            if checkpoint and row.seq == checkpoint["entries"] and row.hash != checkpoint["head_hash"]:
-                raise _Broken(row.seq, "the log no longer extends the checkpoint: its entry here has another hash")
-            prev, expected_seq = row.hash, row.seq + 1
+    stop = checkpoint["entries"] if checkpoint else None
+    for row in _log_rows(session):
+        seq, prev_hash, digest = row[0], row[13], row[14]  # row: LOG_FIELDS, then hash
+        if seq != expected_seq:
+            raise _Broken(expected_seq, f"entry {expected_seq} is missing (the next one is {seq})")
+        if prev_hash != prev:
+            raise _Broken(seq, "its previous hash does not match the entry before it")
+        values = list(row[:14])
+        values[1] = _at_text(values[1])
+        if sha256(canonical(values)).hexdigest() != digest:
+            raise _Broken(seq, "its content does not match its hash (the entry was altered)")
+        _replay_entry(replay, seq, row[3:7], row[7], row[8], row[9], row[12])  # (cycle, stage, input, unit), event…
+        if seq == stop and digest != checkpoint["head_hash"]:
+            raise _Broken(seq, "the log no longer extends the checkpoint: its entry here has another hash")
+        prev, expected_seq = digest, seq + 1
     count = expected_seq - 1
     if checkpoint and count < checkpoint["entries"]:
         raise _Broken(count + 1, f"the log has {count} entries, fewer than the checkpoint's {checkpoint['entries']}")
     return count, prev
+
+
+def _log_rows(session: Session) -> Iterator[tuple]:
+    """Every entry as a plain tuple (LOG_FIELDS, hash), oldest first, streamed in batches.
+
+    Straight from the DB-API cursor of the session's connection: SQLAlchemy's result
+    rows and type conversions would cost more than hashing the entry does. On
+    PostgreSQL the cursor is a server-side one, so a million entries are never all in memory.
+    """
+    connection = session.connection()
+    columns = ", ".join(f'"{name}"' for name in (*log.LOG_FIELDS, "hash"))
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        cursor = driver.cursor(name="arshjul_verify")
+    else:
+        cursor = driver.cursor()
+    try:
+        cursor.execute(f"SELECT {columns} FROM transition_log ORDER BY seq")
+        while rows := cursor.fetchmany(BATCH):
+            yield from rows
+    finally:
+        cursor.close()
+
+
+def _at_text(at: str | dt.datetime) -> str:
+    """`log.format_at` of the stored moment; SQLite hands SQLAlchemy's text `YYYY-MM-DD HH:MM:SS.ffffff`."""
+    if isinstance(at, str):
+        if len(at) == 26 and at[10] == " ":
+            return f"{at[:10]}T{at[11:]}Z"
+        at = dt.datetime.fromisoformat(at)
+    return log.format_at(at)
 
 
 def _check_head(session: Session, count: int, head_hash: str) -> None:
@@ -136,26 +171,22 @@ def _check_head(session: Session, count: int, head_hash: str) -> None:
 # --- the replay ------------------------------------------------------------------
 
 
-def _replay_entry(row, replay: _Replay) -> None:
-    if row.event == "cycle_start":
-        replay.starts[row.cycle] = (row.seq, json.loads(row.detail or "{}").get("fingerprint"))
-        return
-    key = (row.cycle, row.stage, row.input, row.unit)
-    if row.event == "deadline":
-        replay.first_deadline.setdefault(key, row.from_state)
-        if replay.last_deadline.get(key, row.from_state) != row.from_state:
-            raise _Broken(row.seq, "it moves a deadline from a date the log never gave it")
-        replay.last_deadline[key] = row.to_state
-    elif row.event in STATE_EVENTS:
-        initial = InputState.MISSING.value if row.input else StageState.PENDING.value
-        if replay.states.get(key, initial) != row.from_state:
-            raise _Broken(
-                row.seq,
-                f"it starts from '{row.from_state}' but the log left that row "
-                f"'{replay.states.get(key, initial)}' (an entry before it is missing)",
-            )
-        replay.states[key] = row.to_state
+def _replay_entry(replay: _Replay, seq: int, key: tuple, event: str, before, after, detail) -> None:
+    if event in STATE_EVENTS:
+        initial = MISSING if key[2] else PENDING
+        was = replay.states.get(key, initial)
+        if was != before:
+            missing = "(an entry before it is missing)"
+            raise _Broken(seq, f"it starts from '{before}' but the log left that row '{was}' {missing}")
+        replay.states[key] = after
+    elif event == "deadline":
+        replay.first_deadline.setdefault(key, before)
+        if replay.last_deadline.get(key, before) != before:
+            raise _Broken(seq, "it moves a deadline from a date the log never gave it")
+        replay.last_deadline[key] = after
     else:
+        if event == "cycle_start":
+            replay.starts[key[0]] = (seq, json.loads(detail or "{}").get("fingerprint"))
         return
     replay.changes[key] = replay.changes.get(key, 0) + 1
 
