@@ -71,8 +71,13 @@ def _bulk_insert(session, rows: list[list]) -> None:
     columns = ", ".join(f'"{name}"' for name in (*log.LOG_FIELDS, "hash"))
     sql = f"INSERT INTO transition_log ({columns}) VALUES ({', '.join([mark] * 15)})"
     cursor = dbapi.cursor()
+    sqlite = mark == "?"
+    if sqlite:  # the random-order UNIQUE index on hash wants its pages cached while it grows
+        cursor.execute("PRAGMA cache_size = -262144")
     for first in range(0, len(rows), CHUNK):
         cursor.executemany(sql, rows[first : first + CHUNK])
+    if sqlite:
+        cursor.execute("PRAGMA cache_size = -2000")  # SQLite's default again, for the measurements
     cursor.close()
 
 

@@ -83,4 +83,4 @@ def _add_inputs(db, stages: list[int], first: int, last: int) -> None:
         for n in range(first, last)
     ]
     with db.write() as session:
-        session.execute(insert(InputItem), rows)
+        session.connection().execute(insert(InputItem.__table__), rows)  # Core executemany: no ORM per row
