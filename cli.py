@@ -47,9 +47,10 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class App:
     """What the commands share: the database (built on first use) and the acting person."""
 
-    def __init__(self, url: str, user: str | None, debug: bool, clock=None):
-        self.url, self.user, self.debug, self.clock = url, user, debug, clock
+    def __init__(self, url: str, user: str | None, debug: bool, clock=None, identity: str = "claimed"):
+        self.url, self.user, self.debug, self.clock, self.identity = url, user, debug, clock, identity
         self._db = None
+        self._actor: str | None = None
 
     def db(self, schema: bool = True):
         if self._db is None:
@@ -62,8 +63,16 @@ class App:
 
     @property
     def actor(self) -> str:
-        if self.user:
-            return self.user
+        if self._actor is None and self.identity == "claimed":
+            self._actor = self.user or self._login_name()
+        elif self._actor is None:  # from the database login (cycle.identity)
+            from cycle.identity import acting
+
+            self._actor = acting(self.db(), self.identity, self.user)
+        return self._actor
+
+    @staticmethod
+    def _login_name() -> str:
         try:
             return getpass.getuser()
         except Exception as err:  # no login name (e.g. a container user without a passwd entry)
@@ -393,10 +402,21 @@ def render_done(done) -> str:
     metavar="USER",
     help="Act as this registered person (a username).  [default: your login name]",
 )
+@click.option(
+    "--identity",
+    type=click.Choice(["claimed", "db"]),
+    envvar="ARSHJUL_IDENTITY",
+    show_envvar=True,
+    default="claimed",
+    show_default=True,
+    metavar="MODE",
+    help="Who acts: claimed takes --as (else your login name); db takes the PostgreSQL login itself "
+    "(one database role per person) and refuses an --as naming anyone else.",
+)
 @click.option("--debug", is_flag=True, help="Show the traceback when something goes wrong.")
 @click.version_option(package_name="arshjul", message="%(prog)s %(version)s", help="Show the version and exit.")
 @click.pass_context
-def arshjul(ctx: click.Context, url: str, user: str | None, debug: bool) -> None:  # fmt: skip
+def arshjul(ctx: click.Context, url: str, user: str | None, identity: str, debug: bool) -> None:  # fmt: skip
     """The yearly planning wheel (årshjul) of a Swedish kommun: stages with deadlines and
     guards, inputs from every unit, email reminders, and a hash-chained log for auditors.
 
@@ -405,7 +425,7 @@ def arshjul(ctx: click.Context, url: str, user: str | None, debug: bool) -> None
     """
     # An embedding caller (the demo, tests) may inject a clock: main(obj={"clock": clock}).
     clock = ctx.obj.get("clock") if isinstance(ctx.obj, dict) else None
-    app = ctx.obj = App(url, user, debug, clock)
+    app = ctx.obj = App(url, user, debug, clock, identity)
     ctx.call_on_close(app.close)
 
 
@@ -415,13 +435,49 @@ def init(app: App) -> None:
     """Create the database schema, or upgrade it to this version (idempotent)."""
     from cycle.schema import upgrade
 
-    before, after = upgrade(app.db(schema=False).engine)
+    engine = app.db(schema=False).engine
+    before, after = upgrade(engine)
     if before == after:
         say(f"{_where(app.url)}: schema already at revision {after}, nothing to do")
     elif before is None:
         say(f"{_where(app.url)}: created the schema (revision {after})")
     else:
         say(f"{_where(app.url)}: upgraded the schema from revision {before} to {after}")
+        _reapply_access(engine)
+
+
+def _reapply_access(engine) -> None:
+    """An upgraded schema keeps the access an earlier `access setup` gave (new tables included)."""
+    from cycle.access import installed, setup
+
+    groups = installed(engine)
+    if groups:
+        setup(engine, groups["people"], groups["admins"])
+        say(f"access set up again for {groups['people']} and {groups['admins']}")
+
+
+@arshjul.group()
+def access() -> None:
+    """PostgreSQL: what each person's own database login may do (see docs/deploy.md)."""
+
+
+@access.command("setup")
+@click.option("--people", default="arshjul_people", show_default=True, metavar="ROLE",
+              help="The group role that every person's login role is a member of.")  # fmt: skip
+@click.option("--admins", default="arshjul_admins", show_default=True, metavar="ROLE",
+              help="The group role of the admins' and the scheduler's login roles.")  # fmt: skip
+@pass_app
+def access_setup(app: App, people: str, admins: str) -> None:
+    """Grant the group roles their privileges and install the database's checks (idempotent).
+
+    Run it as the schema's owner after `arshjul init`; people then act with --identity db.
+    The database itself refuses a log entry in someone else's name, a state change without
+    its log entry, and any UPDATE or DELETE of the log. `init` repeats it after an upgrade.
+    """
+    from cycle.access import setup
+
+    for line in setup(app.db().engine, people, admins):
+        say(line)
 
 
 @arshjul.group()
@@ -831,13 +887,18 @@ def scheduler() -> None:
 @scheduler.command("run")
 @click.option("--interval", type=click.IntRange(min=1), default=300, show_default=True,
               help="Seconds between runs of plan, enqueue and deliver.")  # fmt: skip
+@click.option("--lease", type=click.IntRange(min=1), default=900, show_default=True, metavar="SECONDS",
+              envvar="ARSHJUL_LEASE_SECONDS", show_envvar=True,
+              help="How long a message this node claimed stays its own; if the node dies, another "
+                   "node sends it after that. Keep it well above the time one batch of 10 takes.")  # fmt: skip
 @mail_dir_option
 @pass_app
-def scheduler_run(app: App, interval: int, mail_dir: str) -> None:
+def scheduler_run(app: App, interval: int, lease: int, mail_dir: str) -> None:
     """Send reminders on schedule until stopped (SIGTERM or Ctrl-C). Several may share a database."""
     from notifications.service import run_scheduler, transport_from_env
 
-    run_scheduler(app.db(), app.actor, transport_from_env(os.environ, mail_dir), interval, say)
+    transport = transport_from_env(os.environ, mail_dir)
+    run_scheduler(app.db(), app.actor, transport, interval, say, dt.timedelta(seconds=lease))
 
 
 # --- the demo --------------------------------------------------------------------

@@ -20,12 +20,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from cycle.clock import Clock, SystemClock
-from cycle.errors import BadInput, SchemaMissing, StaleState
+from cycle.errors import BadInput, Refused, SchemaMissing, StaleState
 
 # The Alembic head this code expects; a unit test keeps it equal to the shipped migrations.
 SCHEMA_REVISION = "0003"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_URL = "sqlite:///arshjul.db"
+INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE of PostgreSQL's "permission denied" and of cycle.access's checks
 
 
 def is_sqlite(url: str) -> bool:
@@ -133,3 +134,10 @@ def _translated_errors() -> Iterator[None]:
             "the state has moved: someone else changed it at the same moment",
             "check `arshjul status` and try again if it still applies",
         ) from err
+    except DBAPIError as err:
+        if getattr(err.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        diag = getattr(err.orig, "diag", None)
+        said = getattr(diag, "message_primary", None) or str(err.orig).strip()
+        hint = getattr(diag, "message_hint", None) or "your database login lacks the privilege: see docs/deploy.md"
+        raise Refused(f"the database refused: {said}", hint) from err

@@ -22,7 +22,7 @@ from transitions import EventData, Machine
 
 from cycle import blockers, log, people
 from cycle.errors import FourEyes, Refused, WrongState
-from cycle.models import InputItem, InputState, Person, Stage, StageState
+from cycle.models import InputItem, InputState, LogEntry, Person, Stage, StageState
 
 
 @dataclass
@@ -215,6 +215,32 @@ def fire(machine: Machine, row: Stage | InputItem, trigger: str, attempt: Attemp
         raise WrongState(f"'{trigger}' is not an action on {label}")
     if row.state not in event.transitions:
         needed = " or ".join(sorted(event.transitions))
-        raise WrongState(f"{label} is {row.state}: {trigger} needs it {needed}")
+        moved = _moved_away(attempt.session, row, set(event.transitions), set(machine.events))
+        raise WrongState(f"{label} is {row.state}: {trigger} needs it {needed}{moved}")
     if not event.trigger(row, attempt=attempt):
         raise Refused(f"{trigger} of {label} was refused")
+
+
+PAST = {"open": "opened", "submit": "submitted", "approve": "approved", "return": "returned", "close": "closed"}
+
+
+def _moved_away(session: Session, row: Stage | InputItem, sources: set[str], triggers: set[str]) -> str:
+    """`; the state has moved: …` when the row's last move left a state the action starts from.
+
+    That is what a person sees who acted on the state as it was a moment ago (someone
+    else was faster), so the message says who moved it, and when.
+    """
+    if isinstance(row, Stage):
+        where = (row.cycle_id, row.key, None, None)
+    else:
+        where = (row.stage.cycle_id, row.stage.key, row.key, row.unit_key)
+    columns = (LogEntry.cycle, LogEntry.stage, LogEntry.input, LogEntry.unit)
+    stmt = select(LogEntry.actor, LogEntry.event, LogEntry.at, LogEntry.from_state).where(
+        *(c.is_(None) if v is None else c == v for c, v in zip(columns, where, strict=True)),
+        LogEntry.event.in_(sorted(triggers)),
+    )
+    last = session.execute(stmt.order_by(LogEntry.seq.desc()).limit(1)).one_or_none()
+    if last is None or last.from_state not in sources:
+        return ""
+    did = PAST.get(last.event, last.event)
+    return f"; the state has moved: {last.actor} {did} it at {last.at:%Y-%m-%d %H:%M:%S} UTC"

@@ -38,8 +38,11 @@ plain UTF-8; add `--bom` (or set `ARSHJUL_CSV_BOM=1`) for a file that Excel open
 Who acts is `--as USER`, else `ARSHJUL_USER`, else the operating-system login name. It is
 a claim, not a proof: anyone who can reach the database can name any person in it. On a
 shared machine the protection is the database's own: file permissions on the SQLite file,
-or one PostgreSQL login per person. `init`, `workflow check`, `workflow show`, `demo` and
-`--help` need no registered person; everything else refuses an unknown one (exit 1).
+or one PostgreSQL login per person with `--identity db` (`ARSHJUL_IDENTITY=db`), where the
+person is the database login itself and an `--as` naming anyone else is refused (exit 1);
+`arshjul access setup` makes the database enforce it (docs/deploy.md). `init`, `workflow
+check`, `workflow show`, `demo` and `--help` need no registered person; everything else
+refuses an unknown one (exit 1).
 
 Shell completion (bash, zsh, fish) completes commands, options, and cycle, stage, input and
 unit keys from the database named by `--db` / `ARSHJUL_DB`:

@@ -7,6 +7,7 @@ Times come from the injected clock, so retries and leases are tested without sle
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 import uuid
@@ -26,13 +27,17 @@ def worker_id() -> str:
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def deliver(db: Database, transport: Transport, worker: str | None = None) -> Counter:
-    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`."""
+def deliver(db: Database, transport: Transport, worker: str | None = None,
+            lease: dt.timedelta = outbox.LEASE) -> Counter:  # fmt: skip
+    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`.
+
+    A claim holds its rows for `lease`; a sender that dies leaves them to others after that.
+    """
     worker = worker or worker_id()
     tally: Counter = Counter(messages=0, items=0, retrying=0, failed=0)
     seen: set[int] = set()
     try:
-        while batch := [c for c in outbox.claim(db, worker, BATCH) if c.id not in seen]:
+        while batch := [c for c in outbox.claim(db, worker, BATCH, lease) if c.id not in seen]:
             seen.update(c.id for c in batch)
             if not _send_batch(db, transport, worker, batch, tally):
                 break

@@ -142,8 +142,8 @@ def letter(row: OutboxMessage) -> Letter:
 # --- claiming and recording ------------------------------------------------------
 
 
-def claim(db: Database, worker: str, limit: int) -> list[Claimed]:
-    """Take up to `limit` rows whose time has come, for `LEASE`, in one transaction."""
+def claim(db: Database, worker: str, limit: int, lease: dt.timedelta = LEASE) -> list[Claimed]:
+    """Take up to `limit` rows whose time has come, for `lease`, in one transaction."""
     now = _naive(db.clock.now())
     ready = or_(
         and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
@@ -156,7 +156,7 @@ def claim(db: Database, worker: str, limit: int) -> list[Claimed]:
         ).scalars().all()  # fmt: skip
         counts = _item_counts(session, [r.id for r in rows])
         for row in rows:
-            row.status, row.claimed_by, row.lease_until = SENDING, worker, now + LEASE
+            row.status, row.claimed_by, row.lease_until = SENDING, worker, now + lease
             row.attempts += 1
         return [Claimed(r.id, r.attempts, counts.get(r.id, 0), letter(r)) for r in rows]
 

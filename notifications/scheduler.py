@@ -22,8 +22,11 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def run_scheduler(db: Database, actor: str, transport: Transport, interval_seconds: float,
-                  echo: Callable[[str], None]) -> None:  # fmt: skip
-    """Tick now and every `interval_seconds` until SIGTERM or SIGINT; then return."""
+                  echo: Callable[[str], None], lease: dt.timedelta | None = None) -> None:  # fmt: skip
+    """Tick now and every `interval_seconds` until SIGTERM or SIGINT; then return.
+
+    `lease`: how long this node holds the messages it claimed (default `outbox.LEASE`).
+    """
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -32,7 +35,7 @@ def run_scheduler(db: Database, actor: str, transport: Transport, interval_secon
     service.require_admin(db, actor, "run the reminder scheduler")
     scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC)
     scheduler.add_job(
-        _tick, "interval", args=(db, actor, transport, echo), seconds=interval_seconds, id="reminders",
+        _tick, "interval", args=(db, actor, transport, echo, lease), seconds=interval_seconds, id="reminders",
         next_run_time=dt.datetime.now(dt.UTC), coalesce=True, max_instances=1, misfire_grace_time=None,
     )  # fmt: skip
     echo(f"scheduler: every {interval_seconds:g} s, mail via {transport.describe()}; stop with Ctrl-C or SIGTERM")
@@ -44,13 +47,14 @@ def run_scheduler(db: Database, actor: str, transport: Transport, interval_secon
     echo("scheduler: stopped")
 
 
-def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], None]) -> None:
+def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], None],
+          lease: dt.timedelta | None = None) -> None:  # fmt: skip
     """One round; a failure is reported and the next tick tries again."""
     from notifications import service
 
     started = db.clock.now()
     try:
-        counts = service.send_reminders(db, actor, None, transport)
+        counts = service.send_reminders(db, actor, None, transport, lease)
     except ArshjulError as err:
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {'; '.join(err.lines())}")
         return

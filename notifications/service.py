@@ -54,15 +54,19 @@ def due_now(session: Session, at: dt.datetime) -> list[Due]:
     return outbox.fresh(session, planner.plan(found, at))
 
 
-def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: Transport) -> dict:
-    """Enqueue what is due at `at` (idempotent), then deliver every message whose time has come."""
+def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: Transport,
+                   lease: dt.timedelta | None = None) -> dict:  # fmt: skip
+    """Enqueue what is due at `at` (idempotent), then deliver every message whose time has come.
+
+    `lease`: how long a claimed message is this sender's (default `outbox.LEASE`).
+    """
     from notifications import delivery, outbox
 
     at = at or db.clock.now()
     with db.write() as session:
         people.require(people.person(session, actor), "admin", None, "send reminders")
         enqueued = outbox.enqueue(session, due_now(session, at), db.clock.now(), transport.sender)
-    tally = delivery.deliver(db, transport)
+    tally = delivery.deliver(db, transport, lease=lease or outbox.LEASE)
     return {
         "enqueued": enqueued.items, "sent": tally["items"], "failed": tally["failed"] + enqueued.refused,
         "retrying": tally["retrying"], "messages": tally["messages"],
@@ -88,8 +92,8 @@ def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Tran
 
 
 def run_scheduler(db: Database, actor: str, transport: Transport, interval_seconds: float,
-                  echo: Callable[[str], None]) -> None:  # fmt: skip
+                  echo: Callable[[str], None], lease: dt.timedelta | None = None) -> None:  # fmt: skip
     """Long-running: plan, enqueue and deliver every `interval_seconds` until SIGTERM/SIGINT."""
     from notifications import scheduler
 
-    scheduler.run_scheduler(db, actor, transport, interval_seconds, echo)
+    scheduler.run_scheduler(db, actor, transport, interval_seconds, echo, lease)
