@@ -376,12 +376,12 @@ class WheelMachine(RuleBasedStateMachine):
 
     # -- rules --
 
-    @rule(where=st.sampled_from(STAGE_TARGETS), trigger=st.sampled_from(["open", "submit", "approve", "return",
-          "close"]), actor=actors, comment=comments)  # fmt: skip
+    @rule(where=st.sampled_from(STAGE_TARGETS), trigger=st.sampled_from(sorted({t for _, t in STAGE_ARROWS})),
+          actor=actors, comment=comments)  # fmt: skip
     def stage_action(self, where, trigger, actor, comment):
         self.attempt(actor, where, trigger, comment)
 
-    @rule(where=st.sampled_from(INPUT_TARGETS), trigger=st.sampled_from(["submit", "approve", "return"]),
+    @rule(where=st.sampled_from(INPUT_TARGETS), trigger=st.sampled_from(sorted({t for _, t in INPUT_ARROWS})),
           actor=actors, comment=comments)  # fmt: skip
     def input_action(self, where, trigger, actor, comment):
         self.attempt(actor, where, trigger, comment)
@@ -394,12 +394,12 @@ class WheelMachine(RuleBasedStateMachine):
     def decide(self, where, approve, comment, data):
         """Approve or return something once submitted, often by the person who submitted it."""
         submitter = self.model.rows[where].submitter
-        actor = data.draw(st.one_of(st.sampled_from([submitter]), actors), label="actor")
+        actor = data.draw(st.one_of(st.just(submitter), actors), label="actor")
         self.attempt(actor, where, "approve" if approve else "return", comment)
 
     @initialize(moves=st.integers(0, 30), data=st.data())
     def warm_up(self, moves, data):
-        """Start many examples deep in the wheel: a run of moves the rules allow, except for the guards."""
+        """Start many examples deep in the wheel: moves by role holders, never a submitter deciding."""
         for _ in range(moves):
             if not self.model.moves():
                 break
@@ -412,14 +412,25 @@ class WheelMachine(RuleBasedStateMachine):
         return self.move(data, respect_four_eyes=False)
 
     def move(self, data, respect_four_eyes: bool):
+        """A move out of a row's current state by a holder of the role; the guards may still refuse it."""
         where, trigger = data.draw(st.sampled_from(self.model.moves()), label="move")
         eligible = self.model.who_may(where, trigger)
         if respect_four_eyes and trigger in ("approve", "return"):
             eligible = [p for p in eligible if p != self.model.rows[where].submitter]
         actor = data.draw(st.sampled_from(eligible), label="actor") if eligible else "mallory"
-        comment = data.draw(comments, label="comment") if trigger == "return" else None
+        comment = data.draw(st.one_of(st.just("Komplettera med prognos"), comments), label="comment")
         submitted = self.attempt(actor, where, trigger, comment) and trigger == "submit"
         return where if submitted else multiple()
+
+    @rule(data=st.data())
+    def step_off_the_arrows(self, data):
+        """An action the row's state does not allow, by someone whose role would allow it: refused, wrong state."""
+        where = data.draw(rows, label="row")
+        row = self.model.rows[where]
+        trigger = data.draw(st.sampled_from([t for (source, t) in ARROWS[row.kind] if source != row.state]))
+        eligible = self.model.who_may(where, trigger)
+        actor = data.draw(st.sampled_from(eligible), label="actor") if eligible else "mallory"
+        self.attempt(actor, where, trigger, data.draw(st.one_of(st.just("Gör om"), comments), label="comment"))
 
     @rule(where=st.one_of(rows, targets), actor=st.one_of(owners, actors),
           when=st.one_of(st.none(), st.dates(dt.date(2026, 12, 1), dt.date(2028, 3, 31))),
