@@ -151,13 +151,17 @@ def _log_rows(session: Session) -> Iterator[tuple]:
         cursor.close()
 
 
-def _at_text(at: str | dt.datetime) -> str:
+def _at_text(at) -> str:
     """`log.format_at` of the stored moment; SQLite hands SQLAlchemy's text `YYYY-MM-DD HH:MM:SS.ffffff`."""
-    if isinstance(at, str):
-        if len(at) == 26 and at[10] == " ":
-            return f"{at[:10]}T{at[11:]}Z"
-        at = dt.datetime.fromisoformat(at)
-    return log.format_at(at)
+    if isinstance(at, dt.datetime):
+        return log.format_at(at)
+    text = str(at)
+    if len(text) == 26 and text[10] == " ":
+        return f"{text[:10]}T{text[11:]}Z"
+    try:
+        return log.format_at(dt.datetime.fromisoformat(text))
+    except ValueError:
+        return text  # not a moment at all: the entry's hash cannot match, so it is reported as altered
 
 
 def _check_head(session: Session, count: int, head_hash: str) -> None:
