@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import os
 import queue
 import signal
 import subprocess
@@ -119,11 +118,3 @@ def commands(*started: Command) -> Iterator[list[Command]]:
     finally:
         for command in running:
             command.stop()
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
