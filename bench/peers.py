@@ -57,6 +57,13 @@ def run(dbs: Databases, repeat: int) -> dict:
     }
 
 
+def available() -> bool:
+    """Whether the bench-only dependency is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("SpiffWorkflow") is not None
+
+
 def _arshjul_step(db, cid: str, stage: str) -> None:
     actions.open_stage(db, "owner", cid, stage)
     actions.submit_stage(db, "owner", cid, stage, ref=f"KS {stage}")

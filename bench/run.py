@@ -67,6 +67,10 @@ def measure(folder: Path, pg_url: str | None, sizes: dict, parts) -> dict:
     try:
         for name in parts:
             began = time.perf_counter()
+            if name == "peers" and not peers.available():
+                print("[peers] skipped: SpiffWorkflow is not installed (pip install -r bench/requirements.txt)",
+                      file=sys.stderr)  # fmt: skip
+                continue
             figures = steps[name]()
             out["_spread"].update(figures.pop("_spread", {}))
             out.update(figures)

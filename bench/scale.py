@@ -75,10 +75,18 @@ def _add_inputs(db, stages: list[int], first: int, last: int) -> None:
     soon, later = remind_from(SOON, policy), remind_from(LATER, policy)
     rows = [
         {
-            "stage_id": stages[n % len(stages)], "key": f"in{n // (UNITS * len(stages)):04d}", "name": f"Underlag {n}",
-            "position": n // (UNITS * len(stages)), "unit_key": unit_key(n // len(stages) % UNITS),
-            "approved_by_unit": "ks", "required": True, "state": "missing", "version": 1,
-            "deadline": SOON if n < DUE else LATER, "reminders": policy, "remind_from": soon if n < DUE else later,
+            "stage_id": stages[n % len(stages)],
+            "key": f"in{n // (UNITS * len(stages)):04d}",
+            "name": f"Underlag {n}",
+            "position": n // (UNITS * len(stages)),
+            "unit_key": unit_key(n // len(stages) % UNITS),
+            "approved_by_unit": "ks",
+            "required": True,
+            "state": "missing",
+            "version": 1,
+            "deadline": SOON if n < DUE else LATER,
+            "reminders": policy,
+            "remind_from": soon if n < DUE else later,
         }  # fmt: skip
         for n in range(first, last)
     ]
