@@ -304,7 +304,7 @@ def emit(fmt: str, data, columns=(), render=None) -> None:
         out = ("\ufeff" if bom else "") + buffer.getvalue()
     # Bytes, so scripts get UTF-8 whatever the locale's encoding is.
     sys.stdout.flush()
-    stream = click.get_binary_stream("stdout")
+    stream = sys.stdout.buffer  # what click.get_binary_stream gave; click 8.5 deprecates that function
     stream.write(out.encode("utf-8"))
     stream.flush()
 
