@@ -9,9 +9,9 @@ from pathlib import Path
 
 import holidays
 import pytest
-import yaml
 
 from cycle.errors import InvalidDefinition
+from tests.unit import yamlfiles
 from workflows.definition import RoleDef
 from workflows.loader import load_organisation, load_workflow, parse_organisation
 
@@ -40,18 +40,11 @@ BASE = {
 
 
 def write(tmp_path: Path, content: str | dict, name: str = "org.yaml") -> Path:
-    path = tmp_path / name
-    text = content if isinstance(content, str) else yaml.safe_dump(content, allow_unicode=True, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return yamlfiles.write(tmp_path, content, name)
 
 
 def problems(path: Path) -> list[str]:
-    with pytest.raises(InvalidDefinition) as caught:
-        load_organisation(path)
-    lines = caught.value.lines()
-    assert all(line.startswith(f"{path}: ") for line in lines)
-    return lines
+    return yamlfiles.problems_of(load_organisation, path)
 
 
 def changed(edit) -> dict:

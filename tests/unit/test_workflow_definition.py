@@ -7,11 +7,11 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from cycle.errors import InvalidDefinition
+from tests.unit import yamlfiles
 from workflows.definition import DeadlineRule, ReminderPolicy
 from workflows.loader import load_workflow, parse_workflow
 
@@ -39,19 +39,11 @@ BASE = {
 
 
 def write(tmp_path: Path, content: str | dict, name: str = "wheel.yaml") -> Path:
-    path = tmp_path / name
-    text = content if isinstance(content, str) else yaml.safe_dump(content, allow_unicode=True, sort_keys=False)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return yamlfiles.write(tmp_path, content, name)
 
 
 def problems(path: Path) -> list[str]:
-    with pytest.raises(InvalidDefinition) as caught:
-        load_workflow(path)
-    assert caught.value.source == str(path)
-    lines = caught.value.lines()
-    assert all(line.startswith(f"{path}: ") for line in lines)
-    return lines
+    return yamlfiles.problems_of(load_workflow, path)
 
 
 def changed(edit) -> dict:
