@@ -11,24 +11,40 @@ one line (exit 70) unless `--debug` asks for the traceback.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import gc
-import getpass
-import io
 import json
 import os
 import re
 import sys
-import traceback
 
 import click
 
-from cycle.errors import ArshjulError, BadInput, LogAltered, UnknownPerson
+from console.app import App, ArshjulGroup, Failure, pass_app, say, where
+from console.output import (
+    emit,
+    only_columns,
+    output_options,
+    render_done,
+    render_log,
+    render_status,
+    render_wheel,
+    status_rows,
+    table,
+)
+from console.params import (
+    DATE,
+    DEFAULT_DB,
+    comment_options,
+    completer,
+    cycle_argument,
+    database_exists,
+    stage_argument,
+    unit_option,
+)
+from cycle.errors import BadInput, LogAltered
 
-DEFAULT_DB = "sqlite:///arshjul.db"  # cycle.database.DEFAULT_URL, repeated so --help needs no SQLAlchemy
 DEFAULT_ZONE = "Europe/Stockholm"
-INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, neither a refusal (1) nor bad input (2)
 EVENTS = ("org_load", "cycle_start", "open", "submit", "approve", "return", "close", "deadline")
 LOG_KEYS = ("seq", "at", "actor", "cycle", "stage", "input", "unit", "event", "from_state", "to_state",
             "comment", "ref", "prev_hash", "hash")  # fmt: skip
@@ -36,349 +52,7 @@ PLAN_KEYS = ("to", "cycle", "stage", "input", "unit", "kind", "deadline", "reaso
              "slot", "email", "locale", "command")  # fmt: skip
 OUTBOX_KEYS = ("id", "to", "email", "status", "items", "attempts", "created_at", "next_attempt_at", "sent_at",
                "subject", "last_error", "message_id")  # fmt: skip
-STYLES = {"pending": {"dim": True}, "missing": {"fg": "yellow"}, "open": {"fg": "yellow"},
-          "returned": {"fg": "magenta"}, "submitted": {"fg": "cyan"}, "approved": {"fg": "green"},
-          "closed": {"fg": "green"}, "ok": {"fg": "green"}}  # fmt: skip
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-# --- the composition root and the edge ------------------------------------------
-
-
-class App:
-    """What the commands share: the database (built on first use) and the acting person."""
-
-    def __init__(self, url: str, user: str | None, debug: bool, clock=None, identity: str = "claimed"):
-        self.url, self.user, self.debug, self.clock, self.identity = url, user, debug, clock, identity
-        self._db = None
-        self._actor: str | None = None
-
-    def db(self, schema: bool = True):
-        if self._db is None:
-            from cycle.database import Database
-
-            self._db = Database(self.url, clock=self.clock)
-        if schema:
-            self._db.require_schema()
-        return self._db
-
-    @property
-    def actor(self) -> str:
-        if self._actor is None and self.identity == "claimed":
-            self._actor = self.user or self._login_name()
-        elif self._actor is None:  # from the database login (cycle.identity)
-            from cycle.identity import acting
-
-            self._actor = acting(self.db(), self.identity, self.user)
-        return self._actor
-
-    @staticmethod
-    def _login_name() -> str:
-        try:
-            return getpass.getuser()
-        except Exception as err:  # no login name (e.g. a container user without a passwd entry)
-            raise UnknownPerson(f"cannot tell who you are: {err}", "name yourself with --as or ARSHJUL_USER") from err
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.dispose()
-
-
-pass_app = click.make_pass_decorator(App)
-
-
-class Failure(click.ClickException):
-    """An error for the user: every line on stderr starts with `Error:`."""
-
-    def __init__(self, lines: list[str], exit_code: int):
-        self.lines = [part for line in lines for part in str(line).splitlines() if part.strip()]
-        super().__init__("\n".join(self.lines))
-        self.exit_code = exit_code
-
-    def show(self, file=None) -> None:
-        prefix = _paint("Error:", {"fg": "red", "bold": True}, err=True)
-        for line in self.lines:
-            click.echo(f"{prefix} {line}", err=True)
-
-
-class ArshjulGroup(click.Group):
-    """Turns exceptions into the contract's exit codes; lists commands in the order they are defined."""
-
-    group_class = type  # subgroups are ArshjulGroups too
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except ArshjulError as err:
-            if _debugging(ctx):
-                traceback.print_exc()
-            raise Failure(err.lines(), err.exit_code) from err
-        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
-            raise  # click reports these itself (a closed pipe, e.g. `| head`, quietly)
-        except Exception as err:
-            if _debugging(ctx):
-                raise
-            raise _unexpected(ctx, err) from err
-
-
-def _debugging(ctx: click.Context) -> bool:
-    return bool(getattr(ctx.obj, "debug", False) or ctx.params.get("debug"))
-
-
-def _unexpected(ctx: click.Context, err: Exception) -> Failure:
-    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    # Connection refused, a locked or unreadable file, a file that is not a database;
-    # not IntegrityError and its kind, which are bugs.
-    if sqlalchemy_exc and type(err) in (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError):
-        url = ctx.find_root().params.get("url", DEFAULT_DB)
-        return Failure([f"cannot use the database {_where(url)}: {getattr(err, 'orig', err)}"], 2)
-    return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)
-
-
-def _where(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
-
-
-def say(text: str) -> None:
-    """Talk (confirmations, notices) goes to stderr; stdout carries data."""
-    click.echo(text, err=True)
-
-
-# --- parameters ------------------------------------------------------------------
-
-
-class DateType(click.ParamType):
-    name = "DATE"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, dt.date):
-            return value
-        from cycle.clock import parse_date
-
-        try:
-            return parse_date(value)
-        except BadInput as err:
-            self.fail(" ".join(err.lines()), param, ctx)
-
-
-DATE = DateType()
-
-
-def _completer(what: str):
-    """Complete cycle, stage, input or unit keys from the database; never raises."""
-
-    def complete(ctx: click.Context, param, incomplete: str) -> list[str]:
-        try:
-            return [n for n in _names(ctx, what) if n.startswith(incomplete)]
-        except Exception:  # completion must never break the shell
-            return []
-
-    return complete
-
-
-def _names(ctx: click.Context, what: str) -> list[str]:
-    from cycle.database import Database
-    from cycle.status import names
-
-    url = ctx.find_root().params.get("url") or DEFAULT_DB
-    if not _database_exists(url):
-        return []
-    params = {k: v for c in (ctx, ctx.parent) if c for k, v in c.params.items()}
-    db = Database(url)
-    try:
-        db.require_schema()
-        return names(db, what, params.get("cycle_id"), params.get("stage_key"), params.get("input_key"))
-    finally:
-        db.dispose()
-
-
-def _database_exists(url: str) -> bool:
-    """False for an SQLite file that is not there (connecting would create it)."""
-    if not url.startswith("sqlite"):
-        return True
-    path = url.partition(":///")[2].partition("?")[0]
-    return bool(path) and path != ":memory:" and os.path.isfile(path)
-
-
-def cycle_argument(f):
-    return click.argument("cycle_id", metavar="CYCLE", shell_complete=_completer("cycle"))(f)
-
-
-def stage_argument(f):
-    return click.argument("stage_key", metavar="STAGE", shell_complete=_completer("stage"))(f)
-
-
-def unit_option(f):
-    return click.option("--unit", required=True, shell_complete=_completer("unit"),
-                        help="The unit whose input it is (one input per unit in its `from` list).")(f)  # fmt: skip
-
-
-def comment_options(required: bool):
-    def decorate(f):
-        f = click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a diarienummer.")(f)
-        why = "Required: say what to change." if required else "Optional."
-        return click.option("-m", "--message", metavar="TEXT", required=required,
-                            help=f"A comment for the log and the people told. {why}")(f)  # fmt: skip
-
-    return decorate
-
-
-def output_options(*formats: str):
-    """The output option set every query command shares."""
-
-    def decorate(f):
-        f = click.option("--bom", is_flag=True, expose_value=False, envvar="ARSHJUL_CSV_BOM", show_envvar=True,
-                         callback=lambda ctx, _p, value: ctx.meta.__setitem__("bom", value),
-                         help="Start CSV with a UTF-8 byte-order mark, for Excel to show å, ä, ö.")(f)  # fmt: skip
-        return click.option("--format", "fmt", type=click.Choice(formats), default="table", show_default=True,
-                            help="table for people; the others for scripts (UTF-8, stable keys).")(f)  # fmt: skip
-
-    return decorate
-
-
-# --- rendering -------------------------------------------------------------------
-
-
-def _colour(err: bool = False) -> bool:
-    stream = sys.stderr if err else sys.stdout
-    return not os.environ.get("NO_COLOR") and hasattr(stream, "isatty") and stream.isatty()
-
-
-def _paint(text: str, style: dict | None, err: bool = False) -> str:
-    return click.style(text, **style) if style and _colour(err) else text
-
-
-def _tone(cell: str) -> dict | None:
-    cell = cell.strip()
-    if cell.endswith("overdue") or cell.startswith("ALTERED"):
-        return {"fg": "red", "bold": True}
-    return STYLES.get(cell)
-
-
-def table(headers: list[str], rows: list[list]) -> str:
-    """Aligned columns for people; the last column is not padded."""
-    text_rows = [["" if v is None else str(v) for v in row] for row in [headers, *rows]]
-    widths = [max(len(r[i]) for r in text_rows) for i in range(len(headers))]
-    lines = []
-    for n, row in enumerate(text_rows):
-        cells = [c.ljust(w) if i < len(row) - 1 else c for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        styled = [_paint(c, {"bold": True} if n == 0 else _tone(c)) for c in cells]
-        lines.append("  ".join(styled).rstrip())
-    return "\n".join(lines)
-
-
-def _cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "; ".join(map(str, value))
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False, sort_keys=True)
-    return str(value)
-
-
-def emit(fmt: str, data, columns=(), render=None) -> None:
-    """Write `data` (a list of dicts, or one dict for json) to stdout in `fmt`."""
-    if fmt == "table":
-        text = (render or _columns(tuple(columns)))(data)
-        if text:
-            click.echo(text)
-        return
-    if fmt == "json":
-        out = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
-    elif fmt == "ndjson":
-        out = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data)
-    else:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows({c: _cell(r.get(c)) for c in columns} for r in data)
-        bom = click.get_current_context().meta.get("bom")
-        out = ("\ufeff" if bom else "") + buffer.getvalue()
-    # Bytes, so scripts get UTF-8 whatever the locale's encoding is.
-    sys.stdout.flush()
-    stream = sys.stdout.buffer  # what click.get_binary_stream gave; click 8.5 deprecates that function
-    stream.write(out.encode("utf-8"))
-    stream.flush()
-
-
-def _columns(columns: tuple[str, ...]):
-    """A table renderer showing only `columns` (CSV and JSON keep every key)."""
-    return lambda rows: table([c.upper() for c in columns], [[_cell(r.get(c)) for c in columns] for r in rows])
-
-
-def _days(days: int | None) -> str:
-    if days is None:
-        return ""
-    if days == 0:
-        return "due today"
-    return f"{days} d left" if days > 0 else f"{-days} d overdue"
-
-
-def _next_text(step: dict | None) -> str:
-    if not step:
-        return ""
-    who = ", ".join(step["people"]) or "nobody"
-    return f"{step['role']}s of {step['unit']} to {step['action']}: {who}"
-
-
-def _waiting(row: dict) -> str:
-    blocked = row.get("blocked_by") or []
-    if row.get("inputs") and row["state"] == "open" and blocked:
-        return f"{len(blocked)} input(s) not approved (below)"
-    return "; ".join(blocked) or _next_text(row.get("next"))
-
-
-def render_status(status: dict) -> str:
-    head = f"{status['cycle']}  {status['name']}  (today {status['today']}, {status['timezone']})"
-    rows = []
-    for stage in status["stages"]:
-        count = f"{stage['inputs_approved']}/{len(stage['inputs'])}" if stage["inputs"] else ""
-        rows.append([stage["key"], stage["state"], stage["deadline"], _days(stage["days_left"]), count,
-                     _waiting(stage)])  # fmt: skip
-        if stage["state"] in ("open", "submitted"):
-            for item in stage["inputs"]:
-                rows.append([f"  {item['key']} ({item['unit']})", item["state"], item["deadline"],
-                             _days(item["days_left"]), "", _waiting(item)])  # fmt: skip
-    headers = ["STAGE / INPUT (UNIT)", "STATE", "DEADLINE", "DUE", "INPUTS", "BLOCKED BY / NEXT"]
-    return head + "\n\n" + table(headers, rows)
-
-
-def status_rows(status: dict) -> list[dict]:
-    """One flat row per stage and per input, for CSV."""
-    rows = []
-    for stage in status["stages"]:
-        for item in [None, *stage["inputs"]]:
-            row = item or stage
-            rows.append({"cycle": status["cycle"], "stage": stage["key"], "input": item and item["key"],
-                         "unit": item and item["unit"], "name": row["name"], "state": row["state"],
-                         "deadline": row["deadline"], "days_left": row["days_left"],
-                         "blocked_by": row["blocked_by"], "next": _next_text(row["next"])})  # fmt: skip
-    return rows
-
-
-def render_log(entries: list[dict]) -> str:
-    rows = []
-    for e in entries:
-        what = e["stage"] or ""
-        if e["input"]:
-            what += f": {e['input']} ({e['unit']})"
-        change = " → ".join(s for s in (e["from_state"], e["to_state"]) if s)
-        note = " ".join(filter(None, (e["comment"], e["ref"] and f"[{e['ref']}]")))
-        rows.append([e["seq"], e["at"][:16].replace("T", " "), e["actor"], e["event"], e["cycle"] or "", what,
-                     change, note])  # fmt: skip
-    return table(["SEQ", "AT (UTC)", "ACTOR", "EVENT", "CYCLE", "STAGE: INPUT (UNIT)", "CHANGE", "COMMENT [REF]"], rows)
-
-
-def render_done(done) -> str:
-    return f"{done.what}: {done.from_state} → {done.to_state} (log #{done.seq})"
 
 
 # --- the commands ----------------------------------------------------------------
@@ -439,11 +113,11 @@ def init(app: App) -> None:
     engine = app.db(schema=False).engine
     before, after = upgrade(engine)
     if before == after:
-        say(f"{_where(app.url)}: schema already at revision {after}, nothing to do")
+        say(f"{where(app.url)}: schema already at revision {after}, nothing to do")
     elif before is None:
-        say(f"{_where(app.url)}: created the schema (revision {after})")
+        say(f"{where(app.url)}: created the schema (revision {after})")
     else:
-        say(f"{_where(app.url)}: upgraded the schema from revision {before} to {after}")
+        say(f"{where(app.url)}: upgraded the schema from revision {before} to {after}")
         _reapply_access(engine)
 
 
@@ -558,7 +232,7 @@ def workflow_show(app: App, file: str, year: int | None, fmt: str) -> None:
 
 def _meetings(app: App, year: int) -> dict | None:
     """Meetings from the database if there is one with the schema; None (rules only) otherwise."""
-    if not _database_exists(app.url):
+    if not database_exists(app.url):
         return None
     from cycle.status import meetings_in
 
@@ -566,26 +240,6 @@ def _meetings(app: App, year: int) -> dict | None:
         return meetings_in(app.db(), year)
     except Exception:  # no schema, no server: the preview still works, with rules
         return None
-
-
-def render_wheel(wheel: dict) -> str:
-    found = "from the database" if wheel["meetings"] else "none known (no database): per-meeting stages show their rule"
-    head = (f"{wheel['workflow']}  {wheel['name']}  year {wheel['year']}  ({wheel['timezone']}, holidays "
-            f"{wheel['holidays']})\nmeetings: {found}")  # fmt: skip
-    rows = []
-    for stage in wheel["stages"]:
-        note = "; ".join(filter(None, (_moved(stage), stage["after"] and f"after {', '.join(stage['after'])}")))
-        rows.append([stage["deadline"] or "-", stage["rule"], stage["key"], stage["name"],
-                     f"{stage['owner']} → {stage['decided_by']}", note])  # fmt: skip
-        for item in stage["inputs"]:
-            rows.append([item["deadline"] or "-", item["rule"], f"  {item['key']}", item["name"],
-                         f"{', '.join(item['units'])} → {item['approved_by']}", _moved(item)])  # fmt: skip
-    return head + "\n\n" + table(["DEADLINE", "RULE", "STAGE / INPUT", "NAME", "BY → DECIDED BY", "NOTE"], rows)
-
-
-def _moved(row: dict) -> str:
-    moved = row.get("moved")
-    return f"moved from {moved['from']} ({moved['reason']})" if moved else ""
 
 
 @arshjul.group()
@@ -620,7 +274,7 @@ def cycle_list(app: App, fmt: str) -> None:
 
 
 @arshjul.command()
-@click.argument("cycle_id", metavar="[CYCLE]", required=False, shell_complete=_completer("cycle"))
+@click.argument("cycle_id", metavar="[CYCLE]", required=False, shell_complete=completer("cycle"))
 @click.option("--at", "today", type=DATE, help="Count days left as on this date (YYYY-MM-DD).  [default: today]")
 @output_options("table", "json", "csv")
 @pass_app
@@ -682,7 +336,7 @@ def _input_command(trigger: str) -> click.Command:
     @click.command(trigger, help=INPUT_HELP[trigger])
     @cycle_argument
     @stage_argument
-    @click.argument("input_key", metavar="INPUT", shell_complete=_completer("input"))
+    @click.argument("input_key", metavar="INPUT", shell_complete=completer("input"))
     @unit_option
     @comment_options(required=trigger == "return")
     @pass_app
@@ -709,8 +363,8 @@ def deadline() -> None:
 @deadline.command("set")
 @cycle_argument
 @stage_argument
-@click.argument("target", metavar="[INPUT] DATE", nargs=-1, required=True, shell_complete=_completer("input"))
-@click.option("--unit", shell_complete=_completer("unit"), help="The unit whose INPUT it is (needed with INPUT).")
+@click.argument("target", metavar="[INPUT] DATE", nargs=-1, required=True, shell_complete=completer("input"))
+@click.option("--unit", shell_complete=completer("unit"), help="The unit whose INPUT it is (needed with INPUT).")
 @click.option("-m", "--message", "reason", metavar="REASON", required=True, help="Why it moves; kept in the log.")
 @click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a decision's paragraph.")
 @pass_app
@@ -732,10 +386,10 @@ def deadline_set(app: App, cycle_id: str, stage_key: str, target: tuple[str, ...
 
 
 @arshjul.command("log")
-@click.option("--cycle", "cycle_id", shell_complete=_completer("cycle"), help="Only entries of this cycle.")
-@click.option("--stage", "stage_key", shell_complete=_completer("stage"), help="Only entries about this stage.")
-@click.option("--input", "input_key", shell_complete=_completer("input"), help="Only entries about this input.")
-@click.option("--unit", shell_complete=_completer("unit"), help="Only entries about inputs of this unit.")
+@click.option("--cycle", "cycle_id", shell_complete=completer("cycle"), help="Only entries of this cycle.")
+@click.option("--stage", "stage_key", shell_complete=completer("stage"), help="Only entries about this stage.")
+@click.option("--input", "input_key", shell_complete=completer("input"), help="Only entries about this input.")
+@click.option("--unit", shell_complete=completer("unit"), help="Only entries about inputs of this unit.")
 @click.option("--actor", help="Only entries made by this username.")
 @click.option("--event", type=click.Choice(EVENTS), help="Only entries of this kind.")
 @click.option("--since", type=DATE, help="From this date on (YYYY-MM-DD, UTC, inclusive).")
@@ -773,8 +427,8 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
     if kept:
         rows.append(["checkpoint", f"{kept['entries']} entries, {kept['head_hash']}: "
                                    + ("the log extends it" if verdict["ok"] else "see above")])  # fmt: skip
-    columns = ("ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint")
-    emit(fmt, verdict if fmt == "json" else [verdict], columns, render=lambda _: table(["CHECK", "RESULT"], rows))
+    keys = ("ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint")
+    emit(fmt, verdict if fmt == "json" else [verdict], keys, render=lambda _: table(["CHECK", "RESULT"], rows))
     if not verdict["ok"]:
         where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "the rows"
         raise LogAltered(f"the log was altered ({where}): {verdict['reason']}")
@@ -850,7 +504,7 @@ def reminders_plan(app: App, at_text: str | None, fmt: str) -> None:
     """What would be sent at a moment, one row per item and recipient, with the reason; sends nothing."""
     from notifications.service import plan_reminders
 
-    emit(fmt, plan_reminders(app.db(), app.actor, _moment(app, at_text)), PLAN_KEYS, render=_columns(PLAN_KEYS[:8]))
+    emit(fmt, plan_reminders(app.db(), app.actor, _moment(app, at_text)), PLAN_KEYS, render=only_columns(PLAN_KEYS[:8]))
 
 
 @reminders.command("send")
@@ -877,7 +531,8 @@ def reminders_list(app: App, state: str | None, fmt: str) -> None:
     from notifications.service import list_reminders
 
     rows = list_reminders(app.db(), app.actor, state)
-    emit(fmt, rows, OUTBOX_KEYS, render=_columns(("id", "to", "status", "items", "created_at", "sent_at", "subject")))
+    shown = ("id", "to", "status", "items", "created_at", "sent_at", "subject")
+    emit(fmt, rows, OUTBOX_KEYS, render=only_columns(shown))
 
 
 @arshjul.group()
@@ -902,39 +557,6 @@ def scheduler_run(app: App, interval: int, lease: int, mail_dir: str) -> None:
     run_scheduler(app.db(), app.actor, transport, interval, say, dt.timedelta(seconds=lease))
 
 
-# --- the demo --------------------------------------------------------------------
-
-DEMO_INPUT = "ange-2027 omvarldsanalys verksamhetsanalys"
-# (local time, who acts, the command, what happens): a week in February 2026, when the
-# planning of budget year 2027 starts. Each command runs through this very CLI.
-DEMO = (
-    ("2026-02-02 08:00", None, "init", "Nils (IT) creates the database,"),
-    ("2026-02-02 08:05", "nils", "org load {dir}/ange-org.yaml", "loads the organisation (the first load bootstraps)"),
-    ("2026-02-02 08:10", "nils", "cycle start {dir}/ange.yaml --year 2027", "and starts budget year 2027's wheel"),
-    ("2026-02-02 08:30", "oskar", "stage open ange-2027 omvarldsanalys", "Oskar (kvalitetsstrateg) opens the analysis"),
-    ("2026-02-03 10:15", "sara", "input submit {input} --unit bou --ref 'BOU 2026/14'", "The operations send theirs"),
-    ("2026-02-03 11:40", "johanna", "input submit {input} --unit soc", None),
-    ("2026-02-03 15:05", "james", "input submit {input} --unit sbf", None),
-    ("2026-02-04 09:00", "lars", "input approve {input} --unit bou", "Lars (KS chair) approves one, returns another"),
-    ("2026-02-04 09:05", "lars", "input return {input} --unit sbf -m 'Befolkningsprognosen saknas: lägg till SCB:s "
-     "prognos för 2027–2030.'", None),
-    ("2026-02-04 09:20", "oskar", "stage submit ange-2027 omvarldsanalys", "Too early: refused, naming what blocks"),
-    ("2026-02-04 13:30", "james", "input submit {input} --unit sbf -m 'Prognosen tillagd.'",
-     "James resubmits; Eva (KS vice chair) approves"),
-    ("2026-02-05 08:45", "eva", "input approve {input} --unit sbf", None),
-    ("2026-02-05 08:50", "eva", "input approve {input} --unit soc", None),
-    ("2026-02-05 10:00", "nils", "org load {dir}/ange-org-vikarie.yaml",
-     "Linnea (kultur) is on leave: Eva stands in as contributor for kultur"),
-    ("2026-02-05 14:00", "eva", "input submit {input} --unit kultur", None),
-    ("2026-02-05 14:05", "eva", "input approve {input} --unit kultur", "Eva may not approve her own input: four eyes"),
-    ("2026-02-06 07:00", "nils", "reminders plan", "Friday, a week before the inputs are due: what goes out, and why"),
-    ("2026-02-06 07:00", "nils", "reminders send --eml --mail-dir {dir}/mail", None),
-    ("2026-02-06 07:30", "lars", "status ange-2027", "Where the wheel stands"),
-    ("2026-02-06 07:30", "ulf", "log --cycle ange-2027", "What the auditor (Ulf) sees in the log"),
-    ("2026-02-06 07:30", "ulf", "audit verify", None),
-)  # fmt: skip
-
-
 @arshjul.command()
 @click.option("--dir", "folder", default="arshjul-demo", show_default=True, type=click.Path(file_okay=False),
               help="The folder to play in; it is recreated on each run.")  # fmt: skip
@@ -946,29 +568,9 @@ def demo(folder: str) -> None:
     different people act, including a refusal and a four-eyes refusal, writes the
     reminders due as .eml files, and shows the status, the log and the audit.
     """
-    import contextlib
-    import shlex
+    from console.demo import play
 
-    from cycle.clock import FixedClock, parse_moment
-
-    base = _demo_folder(folder)
-    url = f"sqlite:///{base / 'arshjul.db'}"
-    clock = FixedClock(parse_moment(DEMO[0][0], DEFAULT_ZONE))
-    click.echo("arshjul demo: a week of Ånge kommun's wheel. The clock is fixed at each step's time in February\n"
-               "2026, when the planning of budget year 2027 begins (its first deadlines fall in February and\n"
-               f"March 2026). The database, recreated on each run, is {url};\n"
-               f"to look around afterwards: export ARSHJUL_DB={url}")  # fmt: skip
-    with contextlib.redirect_stderr(sys.stdout):  # one readable stream, in order
-        for when, who, command, note in DEMO:
-            clock.set(parse_moment(when, DEFAULT_ZONE))
-            if note:
-                click.echo(f"\n# {when}  {note}")
-            args = shlex.split(command.format(dir=shlex.quote(str(base)), input=DEMO_INPUT))
-            click.echo(f"$ arshjul {'--as ' + who + ' ' if who else ''}{shlex.join(args)}")
-            sys.stdout.flush()
-            _run_inside(["--db", url, *(["--as", who] if who else []), *args], clock)
-    mails = sorted(p.name for p in (base / "mail").glob("*.eml"))
-    click.echo(f"\nMail: {len(mails)} message(s) written to {base / 'mail'}/" + "".join(f"\n  {m}" for m in mails))
+    play(folder, _run_inside, click.echo)
 
 
 def _run_inside(args: list[str], clock) -> None:
@@ -977,32 +579,6 @@ def _run_inside(args: list[str], clock) -> None:
         arshjul.main(args, prog_name="arshjul", standalone_mode=False, obj={"clock": clock})
     except click.ClickException as err:
         err.show()
-
-
-def _demo_folder(folder: str):
-    """A fresh folder; refuses to empty one that the demo did not make."""
-    import shutil
-    from pathlib import Path
-
-    import workflows
-
-    base = Path(folder)
-    marker = base / ".arshjul-demo"
-    if base.exists():
-        if not marker.exists() and any(base.iterdir()):
-            raise BadInput(f"{folder} exists and was not made by `arshjul demo`", "choose another folder with --dir")
-        shutil.rmtree(base)
-    (base / "mail").mkdir(parents=True)
-    marker.write_text("made by `arshjul demo`; it is emptied on each run\n", encoding="utf-8")
-    shipped = Path(workflows.__file__).parent
-    shutil.copyfile(shipped / "ange.yaml", base / "ange.yaml")
-    org_text = (shipped / "examples" / "ange-org.yaml").read_text(encoding="utf-8")
-    (base / "ange-org.yaml").write_text(org_text, encoding="utf-8")
-    # The stand-in: Eva, an approver of ks, also contributes for kultur while Linnea is away.
-    eva = "      - {role: approver, unit: ks}         # kommunstyrelsens förste vice ordförande\n"
-    standin = eva + "      - {role: contributor, unit: kultur}  # vikarie för Linnea\n"
-    (base / "ange-org-vikarie.yaml").write_text(org_text.replace(eva, standin), encoding="utf-8")
-    return base
 
 
 # A command is a short process that imports a lot (SQLAlchemy, the models) and frees little:

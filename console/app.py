@@ -1,0 +1,120 @@
+"""The composition root's state and the edge: who acts, the database built on first use,
+and the translation of errors into `Error:` lines and the contract's exit codes."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import traceback
+
+import click
+
+from console.output import paint
+from console.params import DEFAULT_DB
+from cycle.errors import ArshjulError, UnknownPerson
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, neither a refusal (1) nor bad input (2)
+
+
+class App:
+    """What the commands share: the database (built on first use) and the acting person."""
+
+    def __init__(self, url: str, user: str | None, debug: bool, clock=None, identity: str = "claimed"):
+        self.url, self.user, self.debug, self.clock, self.identity = url, user, debug, clock, identity
+        self._db = None
+        self._actor: str | None = None
+
+    def db(self, schema: bool = True):
+        if self._db is None:
+            from cycle.database import Database
+
+            self._db = Database(self.url, clock=self.clock)
+        if schema:
+            self._db.require_schema()
+        return self._db
+
+    @property
+    def actor(self) -> str:
+        if self._actor is None and self.identity == "claimed":
+            self._actor = self.user or self._login_name()
+        elif self._actor is None:  # from the database login (cycle.identity)
+            from cycle.identity import acting
+
+            self._actor = acting(self.db(), self.identity, self.user)
+        return self._actor
+
+    @staticmethod
+    def _login_name() -> str:
+        try:
+            return getpass.getuser()
+        except Exception as err:  # no login name (e.g. a container user without a passwd entry)
+            raise UnknownPerson(f"cannot tell who you are: {err}", "name yourself with --as or ARSHJUL_USER") from err
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class Failure(click.ClickException):
+    """An error for the user: every line on stderr starts with `Error:`."""
+
+    def __init__(self, lines: list[str], exit_code: int):
+        self.lines = [part for line in lines for part in str(line).splitlines() if part.strip()]
+        super().__init__("\n".join(self.lines))
+        self.exit_code = exit_code
+
+    def show(self, file=None) -> None:
+        prefix = paint("Error:", {"fg": "red", "bold": True}, err=True)
+        for line in self.lines:
+            click.echo(f"{prefix} {line}", err=True)
+
+
+class ArshjulGroup(click.Group):
+    """Turns exceptions into the contract's exit codes; lists commands in the order they are defined."""
+
+    group_class = type  # subgroups are ArshjulGroups too
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ArshjulError as err:
+            if _debugging(ctx):
+                traceback.print_exc()
+            raise Failure(err.lines(), err.exit_code) from err
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
+            raise  # click reports these itself (a closed pipe, e.g. `| head`, quietly)
+        except Exception as err:
+            if _debugging(ctx):
+                raise
+            raise _unexpected(ctx, err) from err
+
+
+def _debugging(ctx: click.Context) -> bool:
+    return bool(getattr(ctx.obj, "debug", False) or ctx.params.get("debug"))
+
+
+def _unexpected(ctx: click.Context, err: Exception) -> Failure:
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    # Connection refused, a locked or unreadable file, a file that is not a database;
+    # not IntegrityError and its kind, which are bugs.
+    if sqlalchemy_exc and type(err) in (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError):
+        url = ctx.find_root().params.get("url", DEFAULT_DB)
+        return Failure([f"cannot use the database {where(url)}: {getattr(err, 'orig', err)}"], 2)
+    return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)
+
+
+def where(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
+
+
+def say(text: str) -> None:
+    """Talk (confirmations, notices) goes to stderr; stdout carries data."""
+    click.echo(text, err=True)
