@@ -71,18 +71,20 @@ def _not_the_submitter(event: EventData, **where) -> bool:
 # --- stage guards ----------------------------------------------------------------
 
 
-def stage_owner_acts(event: EventData) -> bool:
-    stage: Stage = event.model
-    doing = f"{event.event.name} {_stage_label(stage)}"
-    people.require(_attempt(event).actor, "owner", stage.owner_unit, doing)
-    return True
+def _acts_as(role: str, unit_of, label_of):
+    """A guard: the actor holds `role` for the unit `unit_of(row)` names."""
+
+    def guard(event: EventData) -> bool:
+        row = event.model
+        doing = f"{event.event.name} {label_of(row)}"
+        people.require(_attempt(event).actor, role, unit_of(row), doing)
+        return True
+
+    return guard
 
 
-def stage_decider_acts(event: EventData) -> bool:
-    stage: Stage = event.model
-    doing = f"{event.event.name} {_stage_label(stage)}"
-    people.require(_attempt(event).actor, "approver", stage.decided_by_unit, doing)
-    return True
+stage_owner_acts = _acts_as("owner", lambda stage: stage.owner_unit, _stage_label)
+stage_decider_acts = _acts_as("approver", lambda stage: stage.decided_by_unit, _stage_label)
 
 
 def predecessors_done(event: EventData) -> bool:
@@ -131,10 +133,8 @@ def stage_not_submitter(event: EventData) -> bool:
 # --- input guards ----------------------------------------------------------------
 
 
-def contributor_acts(event: EventData) -> bool:
-    item: InputItem = event.model
-    people.require(_attempt(event).actor, "contributor", item.unit_key, f"submit {_input_label(item)}")
-    return True
+contributor_acts = _acts_as("contributor", lambda item: item.unit_key, _input_label)
+input_approver_acts = _acts_as("approver", lambda item: item.approved_by_unit, _input_label)
 
 
 def stage_is_open(event: EventData) -> bool:
@@ -142,13 +142,6 @@ def stage_is_open(event: EventData) -> bool:
     if item.stage.state == StageState.OPEN.value:
         return True
     raise Refused(f"{_input_label(item)} can be submitted only while the stage is open; it is {item.stage.state}")
-
-
-def input_approver_acts(event: EventData) -> bool:
-    item: InputItem = event.model
-    doing = f"{event.event.name} {_input_label(item)}"
-    people.require(_attempt(event).actor, "approver", item.approved_by_unit, doing)
-    return True
 
 
 def input_not_submitter(event: EventData) -> bool:
