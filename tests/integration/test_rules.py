@@ -9,6 +9,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import NoResultFound
 
 from cycle import actions
 from cycle.errors import FourEyes, MissingRole, Refused, UnknownPerson, WrongState
@@ -192,3 +193,21 @@ def test_an_owner_moves_a_deadline_with_a_reason_and_it_is_logged(db, cid, clock
         entry = s.execute(select(LogEntry).where(LogEntry.seq == done.seq)).scalar_one()
     assert budget.deadline == dt.date(2027, 6, 15) and soc.deadline == dt.date(2027, 11, 30)
     assert (entry.event, entry.comment, entry.ref) == ("deadline", "KF-mötet flyttat", "KF 27/3")
+
+
+def test_a_failure_after_the_state_moved_in_memory_leaves_the_row_as_it_was(db, cid):
+    # `transitions` has already set the row's state when the log append fails (here: the
+    # chain head is gone); the transaction's rollback must restore the row.
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("DELETE FROM log_head")
+        conn.commit()
+    before = snapshot(db)
+    with pytest.raises(NoResultFound):
+        actions.open_stage(db, "anna", cid, "analys")
+    assert snapshot(db) == before
+    assert stages_state(db, "analys") == "pending"
+
+
+def stages_state(db, key: str) -> str:
+    with db.read() as s:
+        return s.execute(select(Stage.state).where(Stage.key == key)).scalar_one()
