@@ -15,12 +15,8 @@ hangs or dies fails the test, and is killed.
 from __future__ import annotations
 
 import datetime as dt
-import multiprocessing
-import queue
-import time
 import traceback
 from collections import Counter
-from contextlib import contextmanager
 from functools import partial
 
 import pytest
@@ -31,12 +27,13 @@ from cycle.clock import FixedClock
 from cycle.database import Database, is_sqlite
 from cycle.errors import Refused, StaleState, WrongState
 from cycle.models import InputItem, LogEntry, Stage
+from tests.procs import SPAWN, spawned
+from tests.procs import collect as procs_collect
 from tests.wheel import MEETINGS, ORG, PEOPLE, WHEEL
 from workflows.definition import InputDef, MeetingDef, Organisation, PersonDef, RoleDef, StageDef, Workflow
 
 pytestmark = pytest.mark.slow
 
-SPAWN = multiprocessing.get_context("spawn")
 NOW = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
 YEAR = 2027
 ROUNDS = 10
@@ -80,42 +77,12 @@ def started_wheel(db_url):
 # --- running workers -----------------------------------------------------------------
 
 
-@contextmanager
 def workers(target, args_list: list[tuple]):
-    """Start one spawned process per args; however the test ends, none outlives it."""
-    procs = [SPAWN.Process(target=target, args=args, daemon=True) for args in args_list]
-    for proc in procs:
-        proc.start()
-    try:
-        yield procs
-        deadline = time.monotonic() + TIME_LIMIT
-        for proc in procs:
-            proc.join(max(0.1, deadline - time.monotonic()))
-        hung = [p.pid for p in procs if p.is_alive()]
-        assert not hung, f"worker processes {hung} did not finish within {TIME_LIMIT}s"
-        failed = {p.pid: p.exitcode for p in procs if p.exitcode != 0}
-        assert not failed, f"worker processes exited with {failed}"
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-            proc.join(5)
+    return spawned(target, args_list, TIME_LIMIT)
 
 
 def collect(results, count: int, procs, what: str) -> list:
-    """`count` messages from the workers; fails at once if one died, or after the time limit."""
-    got, deadline = [], time.monotonic() + TIME_LIMIT
-    while len(got) < count:
-        try:
-            message = results.get(timeout=0.2)
-        except queue.Empty:
-            dead = {p.pid: p.exitcode for p in procs if p.exitcode not in (None, 0)}
-            assert not dead, f"waiting for {what}: worker processes died: {dead}"
-            assert time.monotonic() < deadline, f"waiting for {what}: got {len(got)} of {count} in {TIME_LIMIT}s"
-            continue
-        assert message[0] != "crash", f"a worker crashed:\n{message[-1]}"
-        got.append(message)
-    return got
+    return procs_collect(results, count, procs, TIME_LIMIT, what)
 
 
 def outcome(action) -> tuple:
