@@ -7,6 +7,7 @@ reply (`451 …`, `550 …`) or to drop the connection (`drop`).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import email
 import email.policy
@@ -74,15 +75,23 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def smtp_sink():
+@contextlib.contextmanager
+def serving(sink):
+    """A real SMTP server on 127.0.0.1 handing what it receives to `sink`."""
     from aiosmtpd.controller import Controller
 
-    sink = Sink(port=free_port())
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
-    yield sink
-    controller.stop()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def smtp_sink():
+    with serving(Sink(port=free_port())) as sink:
+        yield sink
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from cycle.database import Database
 from cycle.models import OutboxItem, OutboxMessage
 from notifications.service import send_reminders
 from tests.cli.conftest import arshjul_command, clean_env
-from tests.integration.conftest import Sink, free_port, local
+from tests.integration.conftest import Sink, free_port, local, serving
 from tests.procs import Command, commands, wait_for
 from workflows.definition import (
     DeadlineRule,
@@ -74,13 +74,8 @@ class SlowSink(Sink):
 
 @pytest.fixture
 def relay():
-    from aiosmtpd.controller import Controller
-
-    sink = SlowSink(port=free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    yield sink
-    controller.stop()
+    with serving(SlowSink(port=free_port())) as sink:
+        yield sink
 
 
 # --- 500 overdue stages ----------------------------------------------------------------
