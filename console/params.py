@@ -23,7 +23,7 @@ class DateType(click.ParamType):
         try:
             return parse_date(value)
         except BadInput as err:
-            self.fail(" ".join(err.lines()), param, ctx)
+            self.fail(": ".join(err.lines()), param, ctx)
 
 
 DATE = DateType()

@@ -12,6 +12,7 @@ timeout. Taking the lock up front makes every write transaction serial.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
@@ -87,15 +88,28 @@ class Database:
 
     def require_schema(self) -> None:
         """Refuse to work on a database that `arshjul init` has not brought up to date."""
+        where = describe(self.url)
+        if self._missing_file():
+            raise SchemaMissing(f"the database {where} does not exist", "run `arshjul init` to create it")
         found = schema_revision(self.engine)
         if found == SCHEMA_REVISION:
             return
-        where = describe(self.url)
         if found is None:
             raise SchemaMissing(f"the database {where} has no arshjul schema", "run `arshjul init` first")
         raise SchemaMissing(
             f"the database {where} has schema revision {found}, this arshjul expects {SCHEMA_REVISION}",
             "run `arshjul init` to upgrade it",
+        )
+
+    def _missing_file(self) -> bool:
+        """An SQLite file that is not there; connecting would create it, empty."""
+        path = self.engine.url.database
+        return (
+            self.sqlite
+            and bool(path)
+            and path != ":memory:"
+            and not path.startswith("file:")
+            and not (os.path.exists(path))
         )
 
     def dispose(self) -> None:

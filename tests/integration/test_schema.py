@@ -27,15 +27,24 @@ def test_upgrading_twice_changes_nothing(db):
     assert before == after == SCHEMA_REVISION
 
 
-def test_an_uninitialised_database_is_refused_with_what_to_do(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+def refusal(url: str) -> list[str]:
+    db = Database(url)
     with pytest.raises(SchemaMissing) as caught:
         db.require_schema()
     db.dispose()
-    assert caught.value.lines() == [
-        f"the database {tmp_path / 'empty.db'} has no arshjul schema",
-        "run `arshjul init` first",
-    ]
+    return caught.value.lines()
+
+
+def test_a_missing_database_file_is_refused_and_not_created(tmp_path):
+    path = tmp_path / "missing.db"
+    assert refusal(f"sqlite:///{path}") == [f"the database {path} does not exist", "run `arshjul init` to create it"]
+    assert not path.exists()
+
+
+def test_an_uninitialised_database_is_refused_with_what_to_do(tmp_path):
+    path = tmp_path / "empty.db"
+    path.touch()
+    assert refusal(f"sqlite:///{path}") == [f"the database {path} has no arshjul schema", "run `arshjul init` first"]
 
 
 def test_init_creates_the_schema_on_a_new_file(tmp_path):
