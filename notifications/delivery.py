@@ -54,8 +54,7 @@ def _send_batch(db: Database, transport: Transport, worker: str, batch: list[out
         except RelayDown as down:
             # Hammering a relay that refuses us helps nobody: the rest wait for the next run.
             for rest in batch[n:]:
-                outbox.record(db, worker, rest, down)
-            tally.update(retrying=len(batch) - n)
+                tally.update(_counted(outbox.record(db, worker, rest, down)))
             return False
     return True
 
@@ -68,7 +67,11 @@ def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Cl
     except RelayDown:
         raise
     except (DeliveryFailed, UnsafeHeader) as err:
-        status = outbox.record(db, worker, claimed, err)
-        return Counter(failed=1) if status == outbox.FAILED else Counter(retrying=1)
+        return _counted(outbox.record(db, worker, claimed, err))
     outbox.record(db, worker, claimed, None)
     return Counter(messages=1, items=claimed.items)
+
+
+def _counted(status: str) -> Counter:
+    """A failed attempt in the tally: failed for good (a permanent error, or too many tries), else retrying."""
+    return Counter(failed=1) if status == outbox.FAILED else Counter(retrying=1)

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from cycle import actions
 from cycle.database import Database
 from cycle.errors import BadInput, MissingRole
-from cycle.models import Person
+from cycle.models import OutboxMessage, Person
 from notifications import outbox, service
 from notifications.delivery import deliver
 from notifications.service import list_reminders, plan_reminders, send_reminders, transport_from_env
@@ -93,6 +93,18 @@ def test_an_unreachable_server_keeps_the_rows_for_later(opened, clock):
     nowhere = SmtpTransport("127.0.0.1", free_port(), smtp_sender(), timeout=2)
     assert send_reminders(opened, ADMIN, None, nowhere)["retrying"] == 4
     assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"pending"}
+
+
+def test_an_unreachable_server_on_the_last_attempt_fails_the_rows_and_says_so(opened, clock, smtp):
+    from tests.integration.conftest import free_port
+
+    with opened.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
+        session.execute(update(OutboxMessage).values(attempts=outbox.MAX_ATTEMPTS - 1))
+    nowhere = SmtpTransport("127.0.0.1", free_port(), smtp_sender(), timeout=2)
+    counts = send_reminders(opened, ADMIN, None, nowhere)
+    assert (counts["failed"], counts["retrying"]) == (4, 0)
+    assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"failed"}
 
 
 def smtp_sender():
