@@ -211,9 +211,12 @@ def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Tran
 def smtp_from_url(url: str, sender: Address) -> SmtpTransport:
     """`smtp://[user:pass@]host:port[?starttls=true]` or `smtps://…` (implicit TLS)."""
     parts = urllib.parse.urlsplit(url)
-    shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()  # never echo a password
+    scheme, sep, rest = url.partition("://")  # never echo a password, even one that ends the host early
+    shown = scheme + sep + rest.rpartition("@")[2] if sep else url.rpartition("@")[2]
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise BadInput(f"ARSHJUL_SMTP_URL '{shown}' is not smtp://[user:pass@]host:port or smtps://…")
+    if "@" in url and "@" not in parts.netloc:  # a bare '/', '?' or '#' in the password cut the URL short
+        raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': percent-encode '/', '?' and '#' in the user name and password")
     query = urllib.parse.parse_qs(parts.query)
     starttls = query.get("starttls", ["false"])[-1].lower() in ("1", "true", "yes")
     tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
