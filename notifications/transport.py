@@ -12,6 +12,7 @@ Credentials come only from the environment (inside the URL, percent-encoded).
 from __future__ import annotations
 
 import abc
+import math
 import os
 import tempfile
 import urllib.parse
@@ -223,6 +224,8 @@ def smtp_from_url(url: str, sender: Address) -> SmtpTransport:
     try:
         port = parts.port or (587 if starttls else DEFAULT_PORTS[parts.scheme])
         timeout = float(query.get("timeout", [SMTP_TIMEOUT_SECONDS])[-1])
+        if not 0 < timeout < math.inf:  # socket refuses 0, negatives, nan and inf only when it connects
+            raise ValueError(f"the timeout must be a finite number of seconds above 0, not {timeout}")
     except ValueError as err:
         raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': {err}") from err
     username = urllib.parse.unquote(parts.username) if parts.username else None
