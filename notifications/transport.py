@@ -226,6 +226,7 @@ def smtp_from_url(url: str, sender: Address) -> SmtpTransport:
         timeout = float(query.get("timeout", [SMTP_TIMEOUT_SECONDS])[-1])
         if not 0 < timeout < math.inf:  # socket refuses 0, negatives, nan and inf only when it connects
             raise ValueError(f"the timeout must be a finite number of seconds above 0, not {timeout}")
+        parts.hostname.encode("idna")  # as the socket will, so a bad host name is told now (UnicodeError)
     except ValueError as err:
         raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': {err}") from err
     username = urllib.parse.unquote(parts.username) if parts.username else None

@@ -215,6 +215,7 @@ def test_the_smtp_url_and_sender_come_from_the_environment(tmp_path):
     ({"ARSHJUL_SMTP_URL": "smtp://u:25/secret@mail.ange.se"}, "ARSHJUL_SMTP_URL 'smtp://mail.ange.se': percent"),
     ({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se?timeout=-1"}, "the timeout must be a finite number of seconds above 0"),
     ({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se?timeout=nan"}, "the timeout must be a finite number of seconds above 0"),
+    ({"ARSHJUL_SMTP_URL": "smtp://u:secret@mail..ange.se"}, "ARSHJUL_SMTP_URL 'smtp://mail..ange.se': encoding"),
     ({"ARSHJUL_MAIL_FROM": "Evil\nBcc: x@y.se <a@b.se>"}, "ARSHJUL_MAIL_FROM"),
 ])  # fmt: skip
 def test_bad_mail_settings_are_bad_input_and_never_echo_a_password(tmp_path, env, said):
