@@ -112,7 +112,7 @@ class SmtpTransport(Transport):
             raise _by_code(err.smtp_code, err.smtp_error, "the server refused the message") from err
         except (smtplib.SMTPException, OSError) as err:  # dropped connection, timeout, reset
             self.close()
-            raise TryLater(f"the connection to {self.host}:{self.port} failed: {err or type(err).__name__}") from err
+            raise TryLater(f"the connection to {self.host}:{self.port} failed: {_said(err)}") from err
 
     def _connection(self):
         # A relay drops idle connections; find out before handing it a message.
