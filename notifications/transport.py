@@ -12,6 +12,7 @@ Credentials come only from the environment (inside the URL, percent-encoded).
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 import os
 import tempfile
@@ -69,14 +70,18 @@ class FileTransport(Transport):
         return self.folder / (ident.replace("@", "_at_").replace("/", "_") + ".eml")
 
     def send(self, msg: EmailMessage, to: str) -> None:
-        target = self.path_for(msg)
+        target, aside = self.path_for(msg), None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             # Write aside and rename, so a reader never sees half a message.
             with tempfile.NamedTemporaryFile("wb", dir=self.folder, suffix=".tmp", delete=False) as out:
+                aside = Path(out.name)
                 out.write(msg.as_bytes())
-            os.replace(out.name, target)
+            os.replace(aside, target)
         except OSError as err:
+            if aside is not None:  # a full disk or a blocked target must not leave half a message behind
+                with contextlib.suppress(OSError):
+                    aside.unlink()
             raise RelayDown(f"cannot write {target}: {err}") from err
 
 

@@ -171,6 +171,20 @@ def test_without_an_smtp_url_messages_are_eml_files(opened, tmp_path):
     assert msg["Message-ID"].endswith("@localhost>")
 
 
+def test_an_eml_file_that_cannot_be_written_leaves_no_half_message_behind(opened, clock, tmp_path):
+    from email.message import EmailMessage
+
+    folder = tmp_path / "arshjul-mail"
+    transport = transport_from_env({}, folder)
+    with opened.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), transport.sender)
+    blocked = EmailMessage()
+    blocked["Message-ID"] = list_reminders(opened, ADMIN)[0]["message_id"]
+    transport.path_for(blocked).mkdir(parents=True)  # the rename onto it fails
+    assert send_reminders(opened, ADMIN, None, transport)["retrying"] == 4
+    assert list(folder.glob("*.tmp")) == []
+
+
 def test_list_filters_by_status_and_refuses_unknown_ones(opened, smtp, smtp_sink):
     smtp_sink.script[JOHANNA] = ["451 busy"]
     send_reminders(opened, ADMIN, None, smtp)
