@@ -35,10 +35,11 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     """
     worker = worker or worker_id()
     tally: Counter = Counter(messages=0, items=0, retrying=0, failed=0)
-    seen: set[int] = set()
+    # Only rows whose time had come when the run started: one retried during a long run
+    # waits for the next run, instead of being claimed (and its attempt counted) again.
+    start = db.clock.now()
     try:
-        while batch := [c for c in outbox.claim(db, worker, BATCH, lease) if c.id not in seen]:
-            seen.update(c.id for c in batch)
+        while batch := outbox.claim(db, worker, BATCH, lease, ready_by=start):
             if not _send_batch(db, transport, worker, batch, tally):
                 break
     finally:

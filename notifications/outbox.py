@@ -142,12 +142,14 @@ def letter(row: OutboxMessage) -> Letter:
 # --- claiming and recording ------------------------------------------------------
 
 
-def claim(db: Database, worker: str, limit: int, lease: dt.timedelta = LEASE) -> list[Claimed]:
-    """Take up to `limit` rows whose time has come, for `lease`, in one transaction."""
+def claim(db: Database, worker: str, limit: int, lease: dt.timedelta = LEASE,
+          ready_by: dt.datetime | None = None) -> list[Claimed]:  # fmt: skip
+    """Take up to `limit` rows whose time had come by `ready_by` (default now), for `lease`, in one transaction."""
     now = _naive(db.clock.now())
+    by = _naive(ready_by) if ready_by is not None else now
     ready = or_(
-        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until <= now),
+        and_(OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= by),
+        and_(OutboxMessage.status == SENDING, OutboxMessage.lease_until <= by),
     )
     with db.write() as session:
         rows = session.execute(

@@ -60,6 +60,26 @@ def test_451_three_times_then_250_is_retried_with_growing_backoff(opened, clock,
     assert smtp_sink.attempts == 4 + 3
 
 
+def test_a_message_retried_during_a_long_run_waits_for_the_next_run(opened, clock, smtp, smtp_sink):
+    from notifications.transport import Transport
+
+    class Slow(Transport):
+        """The real relay, with every message taking two minutes of the injected clock."""
+
+        def send(self, msg, to):  # noqa: ANN001 - the port's signature
+            clock.advance(2 * MINUTE)
+            smtp.send(msg, to)
+
+        def describe(self):  # noqa: ANN201
+            return "slow " + smtp.describe()
+
+    smtp_sink.script[JOHANNA] = ["451 4.3.0 Try again later"] * 2
+    counts = send_reminders(opened, ADMIN, None, Slow(smtp.sender))
+    assert (counts["messages"], counts["retrying"]) == (3, 1)
+    row = row_of(opened, "johanna")
+    assert (row["status"], row["attempts"]) == ("pending", 1)  # not claimed again, unsent, by the same run
+
+
 def test_backoff_grows_to_an_hour_and_then_gives_up():
     assert [outbox.backoff(n).total_seconds() / 60 for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
 
