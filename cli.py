@@ -514,12 +514,12 @@ def reminders_plan(app: App, at_text: str | None, fmt: str) -> None:
 @pass_app
 def reminders_send(app: App, at_text: str | None, mail_dir: str, eml: bool) -> None:
     """Enqueue the reminders due at a moment (once each, however often run), then deliver."""
-    from notifications.service import send_reminders, transport_from_env
+    from notifications.service import send_reminders, summary, transport_from_env
 
     environ = {k: v for k, v in os.environ.items() if not (eml and k == "ARSHJUL_SMTP_URL")}
     transport = transport_from_env(environ, mail_dir)
-    summary = send_reminders(app.db(), app.actor, _moment(app, at_text), transport)
-    say(", ".join(f"{k} {v}" for k, v in summary.items()) + f"; mail goes to {transport.describe()}")
+    counts = send_reminders(app.db(), app.actor, _moment(app, at_text), transport)
+    say(summary(counts) + f"; mail goes to {transport.describe()}")
 
 
 @reminders.command("list")

@@ -29,12 +29,14 @@ def worker_id() -> str:
 
 def deliver(db: Database, transport: Transport, worker: str | None = None,
             lease: dt.timedelta = outbox.LEASE) -> Counter:  # fmt: skip
-    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`.
+    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`, `taken_over`.
 
     A claim holds its rows for `lease`; a sender that dies leaves them to others after that.
+    A row whose lease ran out before its outcome was recorded here is counted `taken_over`:
+    another sender holds it now, and its outcome is that sender's to count.
     """
     worker = worker or worker_id()
-    tally: Counter = Counter(messages=0, items=0, retrying=0, failed=0)
+    tally: Counter = Counter(messages=0, items=0, retrying=0, failed=0, taken_over=0)
     # Only rows whose time had come when the run started: one retried during a long run
     # waits for the next run, instead of being claimed (and its attempt counted) again.
     start = db.clock.now()
@@ -69,10 +71,13 @@ def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Cl
         raise
     except (DeliveryFailed, UnsafeHeader) as err:
         return _counted(outbox.record(db, worker, claimed, err))
-    outbox.record(db, worker, claimed, None)
+    if outbox.record(db, worker, claimed, None) == outbox.LOST:
+        return Counter(taken_over=1)
     return Counter(messages=1, items=claimed.items)
 
 
 def _counted(status: str) -> Counter:
     """A failed attempt in the tally: failed for good (a permanent error, or too many tries), else retrying."""
+    if status == outbox.LOST:
+        return Counter(taken_over=1)
     return Counter(failed=1) if status == outbox.FAILED else Counter(retrying=1)

@@ -8,7 +8,8 @@ resend is the same bytes with the same Message-ID.
 
 A message goes `pending → sending → sent | failed`. A sender claims pending rows whose
 time has come by setting `claimed_by` and `lease_until` (and counting the attempt); a
-row left `sending` by a sender that crashed is claimed again once its lease has run out.
+row left `sending` by a sender that crashed is claimed again once its lease has run out;
+the sender that held it before records nothing and is told it lost the row (`LOST`).
 On PostgreSQL the claim skips rows another sender holds (`FOR UPDATE SKIP LOCKED`); on
 SQLite the write transaction (`BEGIN IMMEDIATE`) serialises claims anyway.
 """
@@ -36,6 +37,7 @@ LONGEST_WAIT = dt.timedelta(hours=1)
 CHUNK = 500
 MAX_ATTEMPTS = 30  # 1, 2, 4 … 32 min, then hourly: about a day before giving up
 PENDING, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)
+LOST = "lost"  # not a status: what `record` says when the row is no longer the caller's
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
 
 
 def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None) -> str:
-    """Store the outcome of one attempt; returns the row's new status."""
+    """Store the outcome of one attempt; returns the row's new status, or LOST if `worker` no longer holds it."""
     now = db.clock.now()
     values: dict = {"claimed_by": None, "lease_until": None}
     if failure is None:
@@ -186,15 +188,16 @@ def record(db: Database, worker: str, claimed: Claimed, failure: Exception | Non
         values.update(status=PENDING, last_error=_message(failure),
                       next_attempt_at=_naive(now + backoff(claimed.attempts)))  # fmt: skip
     with db.write() as session:
-        # Only the holder of the claim records; a sender whose lease ran out lost the row.
-        session.execute(
+        # Only the holder of the claim records; a sender whose lease ran out lost the row,
+        # and the outcome is the new holder's to record and to count.
+        updated = session.execute(
             update(OutboxMessage)
             .where(
                 OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker, OutboxMessage.status == SENDING
             )  # fmt: skip
             .values(**values)
         )
-    return values["status"]
+    return values["status"] if updated.rowcount else LOST
 
 
 def backoff(attempts: int) -> dt.timedelta:

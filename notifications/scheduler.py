@@ -61,7 +61,7 @@ def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], 
     except Exception as err:  # a database outage must not end a long-running scheduler
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {type(err).__name__}: {err}")
         return
-    echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick: " + service.summary(counts))
 
 
 def _on_stop_signals(handler) -> dict:

@@ -6,7 +6,9 @@ functions that need them. Every use case is for admins (contract: `reminders …
 
 `send_reminders` returns counts: `enqueued` reminder items newly put in the outbox,
 `messages` messages delivered and `sent` the items they carried, `retrying` messages
-that will be tried again later, `failed` messages that failed for good.
+that will be tried again later, `failed` messages that failed for good; and, only when
+it happened, `taken_over`: messages whose lease ran out while this run held them, so
+that another sender now owns (and counts) their outcome. `summary` words them for people.
 """
 
 from __future__ import annotations
@@ -67,10 +69,21 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
         people.require(people.person(session, actor), "admin", None, "send reminders")
         enqueued = outbox.enqueue(session, due_now(session, at), db.clock.now(), transport.sender)
     tally = delivery.deliver(db, transport, lease=lease or outbox.LEASE)
-    return {
+    counts = {
         "enqueued": enqueued.items, "sent": tally["items"], "failed": tally["failed"] + enqueued.refused,
         "retrying": tally["retrying"], "messages": tally["messages"],
     }  # fmt: skip
+    if tally["taken_over"]:
+        counts["taken_over"] = tally["taken_over"]
+    return counts
+
+
+def summary(counts: Mapping[str, int]) -> str:
+    """`send_reminders`' counts as one line for the log: the usual five, then anything unusual."""
+    line = ", ".join(f"{k} {counts[k]}" for k in ("enqueued", "sent", "failed", "retrying", "messages"))
+    if counts.get("taken_over"):
+        line += f", taken over by another sender {counts['taken_over']}"
+    return line
 
 
 def list_reminders(db: Database, actor: str, status: str | None = None, limit: int | None = None) -> list[dict]:

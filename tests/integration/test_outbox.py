@@ -165,8 +165,33 @@ def test_a_late_sender_cannot_overwrite_the_outcome_of_the_one_that_took_over(op
     stale = outbox.claim(opened, "node-a", 1)[0]
     clock.advance(outbox.LEASE)
     assert deliver(opened, smtp, worker="node-b")["messages"] == 4
-    assert outbox.record(opened, "node-a", stale, Exception("451 late")) == "pending"
+    assert outbox.record(opened, "node-a", stale, Exception("451 late")) == outbox.LOST
     assert row_of(opened, list_reminders(opened, ADMIN)[0]["to"])["status"] == "sent"
+
+
+def test_a_sender_that_lost_its_claims_midway_does_not_count_them(opened, clock, smtp, smtp_sink):
+    from notifications.transport import Transport
+
+    took_over = {}
+
+    class Stalled(Transport):
+        """The real relay, but the first message outlasts the lease and node-b takes every row over meanwhile."""
+
+        def send(self, msg, to):  # noqa: ANN001 - the port's signature
+            if not took_over:
+                clock.advance(outbox.LEASE)
+                took_over.update(deliver(opened, smtp, worker="node-b"))
+            smtp.send(msg, to)
+
+        def describe(self):  # noqa: ANN201
+            return "stalled " + smtp.describe()
+
+    late = send_reminders(opened, ADMIN, None, Stalled(smtp.sender))
+    assert took_over["messages"] == 4
+    # Every row's outcome is node-b's: the late run reports them as taken over, not as its own.
+    assert late == {"enqueued": 4, "sent": 0, "failed": 0, "retrying": 0, "messages": 0, "taken_over": 4}
+    assert service.summary(late).endswith("messages 0, taken over by another sender 4")
+    assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"sent"}
 
 
 def test_a_name_with_a_line_break_fails_that_row_and_reaches_no_header(opened, smtp, smtp_sink):
