@@ -7,9 +7,9 @@ commit. A refusal raises before the commit, so nothing is written.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from cycle import log, people
+from cycle import log, people, records
 from cycle.agenda import remind_from
 from cycle.database import Database
 from cycle.errors import Refused, WrongState
@@ -59,16 +59,12 @@ STAGE_ACTIONS = {
 
 
 def _stage_action(db, actor, cycle_id, stage_key, trigger, comment, ref) -> Done:
-    with db.write() as session:
-        person = people.person(session, actor)
-        stage = find_stage(session, cycle_id, stage_key)
-        before = stage.state
-        label = f"stage '{stage.key}' of {cycle_id}"
-        fire(STAGE_MACHINE, stage, trigger, Attempt(session, person, comment), label)
-        event = log.Event(trigger, cycle=cycle_id, stage=stage.key, from_state=before,
-                          to_state=stage.state, comment=comment, ref=ref)  # fmt: skip
-        entry = log.append(session, actor, db.clock.now(), event)
-        return Done(entry.seq, label, before, stage.state, entry.hash)
+    label = f"stage '{stage_key}' of {cycle_id}"
+    with db.writing() as connection:
+        person = people.acting(connection, actor)
+        stage = records.load_stage(connection, cycle_id, stage_key)
+        event = log.Event(trigger, cycle=cycle_id, stage=stage_key, comment=comment, ref=ref)
+        return _move(db, connection, STAGE_MACHINE, stage, Attempt(connection, person, comment), label, event)
 
 
 # --- input actions ---------------------------------------------------------------
@@ -94,16 +90,26 @@ INPUT_ACTIONS = {"submit": submit_input, "approve": approve_input, "return": ret
 
 def _input_action(db, actor, where, trigger, comment, ref) -> Done:
     cycle_id, stage_key, input_key, unit = where
-    with db.write() as session:
-        person = people.person(session, actor)
-        item = find_stage_input(session, cycle_id, stage_key, input_key, unit)
-        before = item.state
-        label = f"input '{input_key}' from unit '{unit}' to stage '{stage_key}' of {cycle_id}"
-        fire(INPUT_MACHINE, item, trigger, Attempt(session, person, comment), label)
+    label = f"input '{input_key}' from unit '{unit}' to stage '{stage_key}' of {cycle_id}"
+    with db.writing() as connection:
+        person = people.acting(connection, actor)
+        item = records.load_input(connection, cycle_id, stage_key, input_key, unit)
         event = log.Event(trigger, cycle=cycle_id, stage=stage_key, input=input_key, unit=unit,
-                          from_state=before, to_state=item.state, comment=comment, ref=ref)  # fmt: skip
-        entry = log.append(session, actor, db.clock.now(), event)
-        return Done(entry.seq, label, before, item.state, entry.hash)
+                          comment=comment, ref=ref)  # fmt: skip
+        return _move(db, connection, INPUT_MACHINE, item, Attempt(connection, person, comment), label, event)
+
+
+def _move(db, connection, machine, row, attempt: Attempt, label: str, event: log.Event) -> Done:
+    """Fire the trigger on the row, store its new state and append the entry: one transaction's work."""
+    before, version = row.state, row.version
+    try:
+        fire(machine, row, event.event, attempt, label)
+    finally:
+        attempt.close()
+    records.save(connection, row, version)
+    entry = log.append_on(connection, attempt.actor.username, db.clock.now(),
+                          replace(event, from_state=before, to_state=row.state))  # fmt: skip
+    return Done(entry.seq, label, before, row.state, entry.hash)
 
 
 # --- deadlines -------------------------------------------------------------------

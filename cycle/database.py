@@ -15,7 +15,7 @@ import contextlib
 import os
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -71,8 +71,8 @@ class Database:
         self.engine = engine or make_engine(url)
         self.clock = clock or SystemClock()
         self.sqlite = self.engine.dialect.name == "sqlite"
-        writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
-        self._write = sessionmaker(bind=writer, expire_on_commit=False)
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.sqlite else self.engine
+        self._write = sessionmaker(bind=self._writer, expire_on_commit=False)
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     @contextlib.contextmanager
@@ -80,6 +80,16 @@ class Database:
         """One write transaction: commit on success, roll back on any exception."""
         with _translated_errors(), self._write() as session, session.begin():
             yield session
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One write transaction on a bare connection, for the actions that run all day long.
+
+        The same transaction as `write()` (`BEGIN IMMEDIATE` on SQLite), without a Session:
+        the stage and input actions run prepared statements (`cycle.prepared`) on it.
+        """
+        with _translated_errors(), self._writer.begin() as connection:
+            yield connection
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
@@ -144,10 +154,7 @@ def _translated_errors() -> Iterator[None]:
     try:
         yield
     except StaleDataError as err:
-        raise StaleState(
-            "the state has moved: someone else changed it at the same moment",
-            "check `arshjul status` and try again if it still applies",
-        ) from err
+        raise StaleState.moved() from err
     except DBAPIError as err:
         if getattr(err.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
             raise

@@ -34,6 +34,13 @@ class WrongState(Refused):
 class StaleState(Refused):
     """Someone else changed the row between our read and our write."""
 
+    @classmethod
+    def moved(cls) -> StaleState:
+        return cls(
+            "the state has moved: someone else changed it at the same moment",
+            "check `arshjul status` and try again if it still applies",
+        )
+
 
 class UnknownPerson(Refused):
     """The acting person is not registered."""

@@ -15,10 +15,12 @@ import json.encoder
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from cycle.models import LogEntry, LogHead
+from cycle.prepared import Prepared
 
 GENESIS_HASH = "0" * 64
 LOG_FIELDS = (
@@ -91,20 +93,29 @@ class Appended:
 
 
 _HEAD = LogHead.__table__
-_APPEND = LogEntry.__table__.insert()
-_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1)
+_APPEND = Prepared(LogEntry.__table__.insert())
+_READ_HEAD = Prepared(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update())
+_MOVE_HEAD = Prepared(
+    _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
 
 
 def append(session: Session, actor: str, at: dt.datetime, event: Event) -> Appended:
-    """Chain one entry onto the log inside the caller's transaction.
-
-    Plain Core statements on the session's connection, after flushing the session's own
-    changes: an append is a fixed three statements, with no ORM unit of work of its own.
-    """
+    """Chain one entry onto the log inside the session's transaction, after its own changes."""
     session.flush()
-    connection = session.connection()
-    seq, prev_hash = connection.execute(_READ_HEAD).one()
+    return append_on(session.connection(), actor, at, event)
+
+
+def append_on(connection: Connection, actor: str, at: dt.datetime, event: Event) -> Appended:
+    """Chain one entry onto the log inside the connection's transaction.
+
+    Reading the head locks it (`FOR UPDATE` on PostgreSQL; SQLite's write transaction
+    already holds the database), so appends queue there and the chain never forks.
+    """
+    head = _READ_HEAD.first(connection)
+    if head is None:  # only a damaged database lacks it: `arshjul init` writes it
+        raise NoResultFound("the log's chain head row (log_head id 1) is missing")
+    seq, prev_hash = head
     values = {
         "seq": seq + 1, "at": at.astimezone(dt.UTC).replace(tzinfo=None), "actor": actor, "cycle": event.cycle,
         "stage": event.stage, "input": event.input, "unit": event.unit, "event": event.event,
@@ -114,8 +125,8 @@ def append(session: Session, actor: str, at: dt.datetime, event: Event) -> Appen
     canonical_values = [values[name] for name in LOG_FIELDS]
     canonical_values[1] = format_at(values["at"])
     values["hash"] = entry_hash(canonical_values)
-    connection.execute(_APPEND, values)
-    connection.execute(_MOVE_HEAD, {"seq": values["seq"], "hash": values["hash"]})
+    _APPEND.rowcount(connection, **values)
+    _MOVE_HEAD.rowcount(connection, new_seq=values["seq"], new_hash=values["hash"])
     return Appended(values["seq"], values["hash"])
 
 
@@ -175,7 +186,7 @@ def count_by_event(session: Session, since: dt.date, until: dt.date) -> dict[str
     return dict(session.execute(stmt).all())
 
 
-def _newest_actor(item: bool):
+def _newest_actor(item: bool) -> Prepared:
     stmt = select(LogEntry.actor).where(
         LogEntry.event == bindparam("event"), LogEntry.cycle == bindparam("cycle"), LogEntry.stage == bindparam("stage")
     )
@@ -183,18 +194,21 @@ def _newest_actor(item: bool):
         stmt = stmt.where(LogEntry.input == bindparam("input"), LogEntry.unit == bindparam("unit"))
     else:
         stmt = stmt.where(LogEntry.input.is_(None), LogEntry.unit.is_(None))
-    return stmt.order_by(LogEntry.seq.desc()).limit(1)
+    return Prepared(stmt.order_by(LogEntry.seq.desc()).limit(1))
 
 
-# Built once, for the four-eyes guard of every decision: an input's entries, or a stage's own.
+# For the four-eyes guard of every decision: an input's entries, or a stage's own.
 _NEWEST_ACTOR = {True: _newest_actor(True), False: _newest_actor(False)}
 
 
-def latest_actor(session: Session, event: str, cycle: str, stage: str, input: str | None = None,
+def latest_actor(connection: Connection, event: str, cycle: str, stage: str, input: str | None = None,
                  unit: str | None = None) -> str | None:  # fmt: skip
     """Who made the newest `event` entry about this stage (input and unit None) or this input of a unit."""
-    keys = {"event": event, "cycle": cycle, "stage": stage, "input": input, "unit": unit}
-    return session.execute(_NEWEST_ACTOR[input is not None], keys).scalar_one_or_none()
+    keys = {"event": event, "cycle": cycle, "stage": stage}
+    if input is not None:
+        keys.update(input=input, unit=unit)
+    row = _NEWEST_ACTOR[input is not None].first(connection, **keys)
+    return row[0] if row else None
 
 
 def head(session: Session) -> tuple[int, str]:

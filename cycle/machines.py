@@ -14,36 +14,49 @@ restores the row.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 from transitions import EventData, Machine
 
 from cycle import blockers, log, people
 from cycle.errors import FourEyes, Refused, WrongState
-from cycle.models import InputItem, InputState, LogEntry, Person, Stage, StageState
+from cycle.models import InputItem, InputState, LogEntry, Stage, StageState
+from cycle.prepared import Prepared
+from cycle.records import InputRecord, StageRecord
 
 
 @dataclass
 class Attempt:
     """One person's attempt at one action, as the guards see it."""
 
-    session: Session
-    actor: Person
+    connection: Connection
+    actor: people.Actor
     comment: str | None = None
-    contributors: dict = field(default_factory=dict)
+    _session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """An ORM session in the attempt's transaction, for the guards that explain what blocks."""
+        if self._session is None:
+            self._session = Session(bind=self.connection)
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 def _attempt(event: EventData) -> Attempt:
     return event.kwargs["attempt"]
 
 
-def _stage_label(stage: Stage) -> str:
+def _stage_label(stage: StageRecord) -> str:
     return f"stage '{stage.key}' of {stage.cycle_id}"
 
 
-def _input_label(item: InputItem) -> str:
+def _input_label(item: InputRecord) -> str:
     return f"input '{item.key}' from unit '{item.unit_key}' to stage '{item.stage.key}'"
 
 
@@ -58,7 +71,7 @@ def comment_given(event: EventData) -> bool:
 
 def _not_the_submitter(event: EventData, **where) -> bool:
     attempt = _attempt(event)
-    submitter = log.latest_actor(attempt.session, event="submit", **where)
+    submitter = log.latest_actor(attempt.connection, event="submit", **where)
     if submitter is None or submitter != attempt.actor.username:
         return True
     what = f"input '{where['input']}' of unit '{where['unit']}'" if where["input"] else f"stage '{where['stage']}'"
@@ -87,9 +100,22 @@ stage_owner_acts = _acts_as("owner", lambda stage: stage.owner_unit, _stage_labe
 stage_decider_acts = _acts_as("approver", lambda stage: stage.decided_by_unit, _stage_label)
 
 
+# What the two stage guards check on every open and submit; the ORM explains only a refusal.
+_STAGE_STATES = Prepared(select(Stage.definition_key, Stage.state).where(Stage.cycle_id == bindparam("cycle")))
+_UNAPPROVED = Prepared(
+    select(func.count())
+    .select_from(InputItem)
+    .where(InputItem.stage_id == bindparam("stage_id"), InputItem.required.is_(True))
+    .where(InputItem.state != InputState.APPROVED.value)
+)
+
+
 def predecessors_done(event: EventData) -> bool:
-    stage: Stage = event.model
+    stage: StageRecord = event.model
     if not stage.after:
+        return True
+    states = _STAGE_STATES.rows(_attempt(event).connection, cycle=stage.cycle_id)
+    if all(state in blockers.DONE_STAGE for key, state in states if key in stage.after):
         return True
     session = _attempt(event).session
     siblings = session.execute(
@@ -106,7 +132,9 @@ def predecessors_done(event: EventData) -> bool:
 
 
 def required_inputs_approved(event: EventData) -> bool:
-    stage: Stage = event.model
+    stage: StageRecord = event.model
+    if _UNAPPROVED.first(_attempt(event).connection, stage_id=stage.id)[0] == 0:
+        return True
     session = _attempt(event).session
     inputs = session.execute(select(InputItem).where(InputItem.stage_id == stage.id)).scalars()
     waiting = blockers.unapproved_inputs(inputs)
@@ -126,7 +154,7 @@ def _role_holders(session: Session, items: list[InputItem]) -> dict[tuple[str, s
 
 
 def stage_not_submitter(event: EventData) -> bool:
-    stage: Stage = event.model
+    stage: StageRecord = event.model
     return _not_the_submitter(event, cycle=stage.cycle_id, stage=stage.key, input=None, unit=None)
 
 
@@ -138,14 +166,14 @@ input_approver_acts = _acts_as("approver", lambda item: item.approved_by_unit, _
 
 
 def stage_is_open(event: EventData) -> bool:
-    item: InputItem = event.model
+    item: InputRecord = event.model
     if item.stage.state == StageState.OPEN.value:
         return True
     raise Refused(f"{_input_label(item)} can be submitted only while the stage is open; it is {item.stage.state}")
 
 
 def input_not_submitter(event: EventData) -> bool:
-    item: InputItem = event.model
+    item: InputRecord = event.model
     return _not_the_submitter(
         event, cycle=item.stage.cycle_id, stage=item.stage.key, input=item.key, unit=item.unit_key
     )
@@ -201,7 +229,7 @@ def arrows(machine: Machine) -> set[tuple[str, str, str]]:
     }
 
 
-def fire(machine: Machine, row: Stage | InputItem, trigger: str, attempt: Attempt, label: str) -> None:
+def fire(machine: Machine, row: StageRecord | InputRecord, trigger: str, attempt: Attempt, label: str) -> None:
     """Move `row` along `trigger`, or raise what forbids it."""
     event = machine.events.get(trigger)
     if event is None:
@@ -217,13 +245,13 @@ def fire(machine: Machine, row: Stage | InputItem, trigger: str, attempt: Attemp
 PAST = {"open": "opened", "submit": "submitted", "approve": "approved", "return": "returned", "close": "closed"}
 
 
-def _moved_away(session: Session, row: Stage | InputItem, sources: set[str], triggers: set[str]) -> str:
+def _moved_away(session: Session, row: StageRecord | InputRecord, sources: set[str], triggers: set[str]) -> str:
     """`; the state has moved: …` when the row's last move left a state the action starts from.
 
     That is what a person sees who acted on the state as it was a moment ago (someone
     else was faster), so the message says who moved it, and when.
     """
-    if isinstance(row, Stage):
+    if isinstance(row, StageRecord):
         where = (row.cycle_id, row.key, None, None)
     else:
         where = (row.stage.cycle_id, row.stage.key, row.key, row.unit_key)

@@ -2,39 +2,75 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, exists, select
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, bindparam, exists, select
 from sqlalchemy.orm import Session, joinedload
 
 from cycle.errors import MissingRole, UnknownPerson
 from cycle.models import Person, RoleGrant
+from cycle.prepared import Prepared
 
 # Built once: every use case runs it, and a reused statement skips building and cache-keying.
 _PERSON = select(Person).where(Person.username == bindparam("username")).options(joinedload(Person.grants))
+
+
+_GRANTS = Prepared(
+    select(Person.username, RoleGrant.role, RoleGrant.unit_key)
+    .outerjoin(RoleGrant, RoleGrant.username == Person.username)
+    .where(Person.username == bindparam("username"))
+)
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    unit_key: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts in a use case, with their grants: what the guards of every action read."""
+
+    username: str
+    grants: tuple[Grant, ...]
 
 
 def person(session: Session, username: str) -> Person:
     """The registered person with their grants, in one query."""
     found = session.execute(_PERSON, {"username": username}).unique().scalar_one_or_none()
     if found is None:
-        raise UnknownPerson(
-            f"unknown person '{username}': not in the organisation",
-            "act as a registered person with --as or ARSHJUL_USER",
-        )
+        raise _unknown(username)
     return found
 
 
-def holds(actor: Person, role: str, unit: str | None = None) -> bool:
+def acting(connection: Connection, username: str) -> Actor:
+    """The registered person as an `Actor`, in one statement on the connection."""
+    rows = _GRANTS.rows(connection, username=username)
+    if not rows:
+        raise _unknown(username)
+    return Actor(username, tuple(Grant(role, unit) for _, role, unit in rows if role is not None))
+
+
+def _unknown(username: str) -> UnknownPerson:
+    return UnknownPerson(
+        f"unknown person '{username}': not in the organisation",
+        "act as a registered person with --as or ARSHJUL_USER",
+    )
+
+
+def holds(actor: Person | Actor, role: str, unit: str | None = None) -> bool:
     return any(g.role == role and g.unit_key == (unit or "") for g in actor.grants)
 
 
-def require(actor: Person, role: str, unit: str | None = None, doing: str = "do this") -> None:
+def require(actor: Person | Actor, role: str, unit: str | None = None, doing: str = "do this") -> None:
     if holds(actor, role, unit):
         return
     scope = f" of unit '{unit}'" if unit else ""
     raise MissingRole(f"{actor.username} may not {doing}: it needs the role {role}{scope}")
 
 
-def require_any_global(actor: Person, roles: tuple[str, ...], doing: str) -> None:
+def require_any_global(actor: Person | Actor, roles: tuple[str, ...], doing: str) -> None:
     if any(holds(actor, role) for role in roles):
         return
     raise MissingRole(f"{actor.username} may not {doing}: it needs the role {' or '.join(roles)}")
