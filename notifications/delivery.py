@@ -22,13 +22,19 @@ from notifications.transport import Transport
 BATCH = 10  # rows per claim: small enough to send well within one lease
 
 
+class Tally(Counter):
+    """What one run did, as counts; and why it stopped early, if the relay could not be used."""
+
+    relay_down: str | None = None
+
+
 def worker_id() -> str:
     """Who holds a claim: host, process and a per-run nonce, for `claimed_by`."""
     return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def deliver(db: Database, transport: Transport, worker: str | None = None,
-            lease: dt.timedelta = outbox.LEASE) -> Counter:  # fmt: skip
+            lease: dt.timedelta = outbox.LEASE) -> Tally:  # fmt: skip
     """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`, `taken_over`.
 
     A claim holds its rows for `lease`; a sender that dies leaves them to others after that.
@@ -36,7 +42,7 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     another sender holds it now, and its outcome is that sender's to count.
     """
     worker = worker or worker_id()
-    tally: Counter = Counter(messages=0, items=0, retrying=0, failed=0, taken_over=0)
+    tally = Tally(messages=0, items=0, retrying=0, failed=0, taken_over=0)
     # Only rows whose time had come when the run started: one retried during a long run
     # waits for the next run, instead of being claimed (and its attempt counted) again.
     start = db.clock.now()
@@ -49,7 +55,7 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     return tally
 
 
-def _send_batch(db: Database, transport: Transport, worker: str, batch: list[outbox.Claimed], tally: Counter) -> bool:
+def _send_batch(db: Database, transport: Transport, worker: str, batch: list[outbox.Claimed], tally: Tally) -> bool:
     """Send a claimed batch; False when the relay is down, after handing the rest back for later."""
     for n, claimed in enumerate(batch):
         try:
@@ -58,6 +64,7 @@ def _send_batch(db: Database, transport: Transport, worker: str, batch: list[out
             # Hammering a relay that refuses us helps nobody: the rest wait for the next run.
             for rest in batch[n:]:
                 tally.update(_counted(outbox.record(db, worker, rest, down)))
+            tally.relay_down = down.message
             return False
     return True
 

@@ -20,7 +20,10 @@ class TryLater(DeliveryFailed):
 
 
 class RelayDown(TryLater):
-    """The relay cannot be reached or refuses us (connect, TLS, login): no message will get through now."""
+    """The relay cannot be reached or refuses us (connect, TLS, login): no message will get through now.
+
+    Nothing is wrong with the messages, so they wait without using up their tries (see `outbox`).
+    """
 
 
 class Rejected(DeliveryFailed):

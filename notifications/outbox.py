@@ -12,6 +12,12 @@ row left `sending` by a sender that crashed is claimed again once its lease has 
 the sender that held it before records nothing and is told it lost the row (`LOST`).
 On PostgreSQL the claim skips rows another sender holds (`FOR UPDATE SKIP LOCKED`); on
 SQLite the write transaction (`BEGIN IMMEDIATE`) serialises claims anyway.
+
+A message has MAX_ATTEMPTS tries at a relay that answers: a 4xx reply, a dropped
+connection or a timeout uses one up and waits (`backoff`); a 5xx reply fails it at once.
+While the relay cannot be used at all (unreachable, or refusing our TLS or login: `RelayDown`)
+no try is used up, since nothing was wrong with the message: it waits as long again as it
+has waited so far (at most LONGEST_WAIT), and fails only once it is GIVE_UP_AFTER old.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from cycle.database import Database
 from cycle.models import OutboxItem, OutboxMessage, OutboxStatus
-from notifications.errors import DeliveryFailed, UnsafeHeader
+from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
 from notifications.mail import Letter, compose, message_id
 from notifications.planner import Due
 
@@ -35,7 +41,11 @@ LEASE = dt.timedelta(minutes=15)  # far longer than one claimed batch takes to s
 FIRST_RETRY = dt.timedelta(minutes=1)
 LONGEST_WAIT = dt.timedelta(hours=1)
 CHUNK = 500
-MAX_ATTEMPTS = 30  # 1, 2, 4 … 32 min, then hourly: about a day before giving up
+MAX_ATTEMPTS = 30  # 1, 2, 4 … 32 min, then hourly: about a day of a relay answering 4xx before giving up
+# A relay that cannot be used is waited for this long: a long weekend (Easter: Thursday evening to
+# Tuesday morning) with nobody at work to mend it. A reminder older than that is stale; the next
+# slot's reminder takes its place.
+GIVE_UP_AFTER = dt.timedelta(days=5)
 PENDING, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)
 LOST = "lost"  # not a status: what `record` says when the row is no longer the caller's
 
@@ -53,6 +63,7 @@ class Claimed:
     attempts: int
     items: int
     letter: Letter
+    created_at: dt.datetime  # aware: when the message was enqueued
 
 
 def key(due: Due) -> tuple:
@@ -162,7 +173,8 @@ def claim(db: Database, worker: str, limit: int, lease: dt.timedelta = LEASE,
         for row in rows:
             row.status, row.claimed_by, row.lease_until = SENDING, worker, now + lease
             row.attempts += 1
-        return [Claimed(r.id, r.attempts, counts.get(r.id, 0), letter(r)) for r in rows]
+        return [Claimed(r.id, r.attempts, counts.get(r.id, 0), letter(r), r.created_at.replace(tzinfo=dt.UTC))
+                for r in rows]  # fmt: skip
 
 
 def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
@@ -177,16 +189,7 @@ def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
 
 def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None) -> str:
     """Store the outcome of one attempt; returns the row's new status, or LOST if `worker` no longer holds it."""
-    now = db.clock.now()
-    values: dict = {"claimed_by": None, "lease_until": None}
-    if failure is None:
-        values.update(status=SENT, sent_at=_naive(now), last_error=None)
-    elif _permanent(failure) or claimed.attempts >= MAX_ATTEMPTS:
-        given_up = "" if _permanent(failure) else f"gave up after {claimed.attempts} attempts: "
-        values.update(status=FAILED, last_error=given_up + _message(failure))
-    else:
-        values.update(status=PENDING, last_error=_message(failure),
-                      next_attempt_at=_naive(now + backoff(claimed.attempts)))  # fmt: skip
+    values = {"claimed_by": None, "lease_until": None, **_outcome(claimed, failure, db.clock.now())}
     with db.write() as session:
         # Only the holder of the claim records; a sender whose lease ran out lost the row,
         # and the outcome is the new holder's to record and to count.
@@ -200,9 +203,39 @@ def record(db: Database, worker: str, claimed: Claimed, failure: Exception | Non
     return values["status"] if updated.rowcount else LOST
 
 
+def _outcome(claimed: Claimed, failure: Exception | None, now: dt.datetime) -> dict:
+    """The columns one attempt's outcome sets."""
+    if failure is None:
+        return {"status": SENT, "sent_at": _naive(now), "last_error": None}
+    if _permanent(failure):
+        return {"status": FAILED, "last_error": _message(failure)}
+    if isinstance(failure, RelayDown):
+        return _unsent(claimed, failure, now)
+    if claimed.attempts >= MAX_ATTEMPTS:
+        return {"status": FAILED, "last_error": f"gave up after {claimed.attempts} attempts: {_message(failure)}"}
+    return {"status": PENDING, "last_error": _message(failure),
+            "next_attempt_at": _naive(now + backoff(claimed.attempts))}  # fmt: skip
+
+
+def _unsent(claimed: Claimed, failure: RelayDown, now: dt.datetime) -> dict:
+    """The relay could not be used: the claim's try is given back, and the message waits unless it is too old."""
+    waited = now - claimed.created_at
+    values = {"attempts": claimed.attempts - 1}
+    if waited >= GIVE_UP_AFTER:
+        said = f"gave up after {GIVE_UP_AFTER.days} days without a mail server to take it: {_message(failure)}"
+        return values | {"status": FAILED, "last_error": said}
+    return values | {"status": PENDING, "last_error": _message(failure),
+                     "next_attempt_at": _naive(now + outage_wait(waited))}  # fmt: skip
+
+
 def backoff(attempts: int) -> dt.timedelta:
     """1, 2, 4, 8 … minutes after the 1st, 2nd, 3rd … attempt, at most an hour."""
     return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), LONGEST_WAIT)
+
+
+def outage_wait(waited: dt.timedelta) -> dt.timedelta:
+    """As long again as the message has waited, from a minute to an hour: tries 1, 2, 4 … minutes after enqueueing."""
+    return min(max(waited, FIRST_RETRY), LONGEST_WAIT)
 
 
 def _permanent(failure: Exception) -> bool:

@@ -8,7 +8,9 @@ functions that need them. Every use case is for admins (contract: `reminders …
 `messages` messages delivered and `sent` the items they carried, `retrying` messages
 that will be tried again later, `failed` messages that failed for good; and, only when
 it happened, `taken_over`: messages whose lease ran out while this run held them, so
-that another sender now owns (and counts) their outcome. `summary` words them for people.
+that another sender now owns (and counts) their outcome, and `relay_down`: why the relay
+could not be used (the messages wait for it, keeping their tries). `summary` words them
+for people.
 """
 
 from __future__ import annotations
@@ -75,14 +77,18 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
     }  # fmt: skip
     if tally["taken_over"]:
         counts["taken_over"] = tally["taken_over"]
+    if tally.relay_down:
+        counts["relay_down"] = tally.relay_down
     return counts
 
 
-def summary(counts: Mapping[str, int]) -> str:
+def summary(counts: Mapping[str, int | str]) -> str:
     """`send_reminders`' counts as one line for the log: the usual five, then anything unusual."""
     line = ", ".join(f"{k} {counts[k]}" for k in ("enqueued", "sent", "failed", "retrying", "messages"))
     if counts.get("taken_over"):
         line += f", taken over by another sender {counts['taken_over']}"
+    if counts.get("relay_down"):
+        line += f"; {counts['relay_down']} (the messages wait for it, keeping their tries)"
     return line
 
 

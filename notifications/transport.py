@@ -2,9 +2,9 @@
 
 SMTP replies are read the way RFC 5321 means them: a 4xx reply, a dropped connection
 or a timeout is transient (`TryLater`), a 5xx reply to the mail transaction is
-permanent (`Rejected`). Failures to connect, to start TLS or to log in are our
-configuration's fault, not the message's, so they are transient too: the rows wait
-for the relay to be fixed instead of all failing at once.
+permanent (`Rejected`). Failures to connect, to start TLS or to log in are an outage
+or our configuration's fault, not the message's (`RelayDown`): the rows wait for the
+relay to be fixed, without using up their tries, instead of all failing at once.
 
 Credentials come only from the environment (inside the URL, percent-encoded).
 """
@@ -137,14 +137,22 @@ class SmtpTransport(Transport):
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            try:
-                self._greet(smtp, context)
-            except BaseException:
-                smtp.close()
-                raise
-        except (smtplib.SMTPException, OSError) as err:
-            raise RelayDown(f"cannot use the SMTP server {self.host}:{self.port}: {_said(err)}") from err
+        except OSError as err:  # smtplib's and ssl's errors are OSErrors too
+            raise self._down(err, reached=isinstance(err, (smtplib.SMTPException, ssl.SSLError))) from err
+        try:
+            self._greet(smtp, context)
+        except BaseException as err:
+            smtp.close()
+            if isinstance(err, OSError):
+                raise self._down(err, reached=True) from err
+            raise
         return smtp
+
+    def _down(self, err: OSError, reached: bool) -> RelayDown:
+        # Refused, timed out, no route, no such host: the relay said nothing, and the operator should know.
+        if not reached:
+            return RelayDown(f"the SMTP server {self.host}:{self.port} was unreachable: {_said(err)}")
+        return RelayDown(f"cannot use the SMTP server {self.host}:{self.port}: {_said(err)}")
 
     def _greet(self, smtp, context) -> None:
         smtp.ehlo_or_helo_if_needed()

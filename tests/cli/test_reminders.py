@@ -87,6 +87,18 @@ def test_send_uses_smtp_when_arshjul_smtp_url_is_set(run, url, smtp_sink, tmp_pa
     assert not (tmp_path / "arshjul-mail").exists()
 
 
+def test_send_says_when_the_relay_was_unreachable(run, url):
+    from tests.integration.conftest import free_port
+
+    run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE)
+    port = free_port()
+    env = {"ARSHJUL_SMTP_URL": f"smtp://127.0.0.1:{port}?timeout=2"}
+    ran = run("--db", url, "--as", "nils", "reminders", "send", "--at", FRIDAY, env=env)
+    assert ran.code == 0
+    assert f"; the SMTP server 127.0.0.1:{port} was unreachable: " in ran.stderr
+    assert "(the messages wait for it, keeping their tries)" in ran.stderr
+
+
 def test_send_with_eml_writes_files_even_when_smtp_is_configured(run, url, tmp_path):
     run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE)
     env = {"ARSHJUL_SMTP_URL": "smtp://127.0.0.1:9", "ARSHJUL_MAIL_DIR": str(tmp_path / "preview")}

@@ -115,16 +115,56 @@ def test_an_unreachable_server_keeps_the_rows_for_later(opened, clock):
     assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"pending"}
 
 
-def test_an_unreachable_server_on_the_last_attempt_fails_the_rows_and_says_so(opened, clock, smtp):
+def test_a_relay_down_for_two_days_loses_no_reminder_and_backs_off_to_hourly(opened, clock):
+    from tests.integration.conftest import Sink, free_port, serving
+
+    port = free_port()
+    nowhere = SmtpTransport("127.0.0.1", port, smtp_sender(), timeout=2)
+    waits = []
+    for _ in range(outbox.MAX_ATTEMPTS + 20):  # more tries than a relay answering 451 would be given
+        counts = send_reminders(opened, ADMIN, None, nowhere)
+        assert (counts["retrying"], counts["failed"]) == (4, 0)
+        due = dt.datetime.fromisoformat(row_of(opened, "johanna")["next_attempt_at"])
+        waits.append((due - clock.now()) / MINUTE)
+        clock.set(due)
+    assert f"the SMTP server 127.0.0.1:{port} was unreachable" in service.summary(counts)
+    assert waits[:9] == [1, 1, 2, 4, 8, 16, 32, 60, 60] and set(waits[9:]) == {60}
+    assert {(r["status"], r["attempts"]) for r in list_reminders(opened, ADMIN)} == {("pending", 0)}
+
+    with serving(Sink(port=port)) as sink:  # the relay is back
+        counts = send_reminders(opened, ADMIN, None, nowhere)
+        nowhere.close()
+    assert (counts["messages"], len(sink.received)) == (4, 4)
+    assert {(r["status"], r["attempts"]) for r in list_reminders(opened, ADMIN)} == {("sent", 1)}
+
+
+def test_a_relay_down_fails_a_message_only_once_it_is_older_than_the_limit(opened, clock, smtp):
     from tests.integration.conftest import free_port
 
     with opened.write() as session:
         outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
-        session.execute(update(OutboxMessage).values(attempts=outbox.MAX_ATTEMPTS - 1))
+        session.execute(update(OutboxMessage).values(attempts=outbox.MAX_ATTEMPTS - 1))  # tries do not matter here
     nowhere = SmtpTransport("127.0.0.1", free_port(), smtp_sender(), timeout=2)
-    counts = send_reminders(opened, ADMIN, None, nowhere)
-    assert (counts["failed"], counts["retrying"]) == (4, 0)
-    assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"failed"}
+    clock.advance(outbox.GIVE_UP_AFTER - MINUTE)  # deliver only: later slots' reminders would be enqueued
+    assert (deliver(opened, nowhere)["retrying"]) == 4
+    clock.advance(outbox.LONGEST_WAIT)
+    counts = deliver(opened, nowhere)
+    assert (counts["failed"], counts["retrying"]) == (4, 0)  # counted as what happened to them
+    failed = list_reminders(opened, ADMIN, status="failed")
+    assert len(failed) == 4
+    assert all(r["last_error"].startswith(f"gave up after {outbox.GIVE_UP_AFTER.days} days") for r in failed)
+
+
+def test_a_relay_that_answers_451_still_uses_up_the_tries(opened, clock, smtp, smtp_sink):
+    smtp_sink.script[JOHANNA] = ["451 4.3.0 Try again later"]
+    with opened.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
+        session.execute(update(OutboxMessage).values(attempts=outbox.MAX_ATTEMPTS - 1))
+    counts = send_reminders(opened, ADMIN, None, smtp)
+    assert (counts["messages"], counts["failed"], counts["retrying"]) == (3, 1, 0)
+    assert row_of(opened, "johanna")["last_error"] == (
+        f"gave up after {outbox.MAX_ATTEMPTS} attempts: the server refused the message: 451 4.3.0 Try again later"
+    )
 
 
 def smtp_sender():
