@@ -2,9 +2,10 @@
 
 SMTP replies are read the way RFC 5321 means them: a 4xx reply, a dropped connection
 or a timeout is transient (`TryLater`), a 5xx reply to the mail transaction is
-permanent (`Rejected`). Failures to connect, to start TLS or to log in are an outage
-or our configuration's fault, not the message's (`RelayDown`): the rows wait for the
-relay to be fixed, without using up their tries, instead of all failing at once.
+permanent (`Rejected`), and so is a relay without SMTPUTF8 for a non-ASCII address.
+Failures to connect, to start TLS or to log in are an outage or our configuration's
+fault, not the message's (`RelayDown`): the rows wait for the relay to be fixed,
+without using up their tries, instead of all failing at once.
 
 Credentials come only from the environment (inside the URL, percent-encoded).
 """
@@ -108,6 +109,12 @@ class SmtpTransport(Transport):
         smtp = self._connection()
         try:
             smtp.send_message(msg, from_addr=self.sender.addr_spec, to_addrs=[to])
+        except smtplib.SMTPNotSupportedError as err:
+            # Raised before MAIL FROM, so the connection stays good for the next message;
+            # this relay will never take these addresses, however often asked.
+            needs = " and ".join(a for a in (self.sender.addr_spec, to) if not a.isascii())
+            raise Rejected(f"the SMTP server {self.host}:{self.port} does not offer SMTPUTF8, which the address "
+                           f"{needs} needs") from err  # fmt: skip
         except smtplib.SMTPRecipientsRefused as err:
             self.close()
             code, text = next(iter(err.recipients.values()))

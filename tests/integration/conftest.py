@@ -76,11 +76,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(sink):
-    """A real SMTP server on 127.0.0.1 handing what it receives to `sink`."""
+def serving(sink, **server):
+    """A real SMTP server on 127.0.0.1 handing what it receives to `sink`; `server`: aiosmtpd's SMTP options."""
     from aiosmtpd.controller import Controller
 
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port, **server)
     controller.start()
     try:
         yield sink

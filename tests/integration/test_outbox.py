@@ -244,6 +244,33 @@ def test_a_name_with_a_line_break_fails_that_row_and_reaches_no_header(opened, s
     assert all("evil" not in r.raw.decode() and r.rcpt_tos != ["evil@example.com"] for r in smtp_sink.take())
 
 
+def test_a_relay_without_smtputf8_fails_a_non_ascii_address_at_once(opened, clock):
+    from tests.integration.conftest import Sink, free_port, serving
+
+    with opened.write() as session:  # an internationalised domain: only a relay offering SMTPUTF8 takes it
+        session.execute(update(Person).where(Person.username == "sara").values(email="sara@växjö.se"))
+    with serving(Sink(port=free_port()), enable_SMTPUTF8=False) as sink:
+        plain = SmtpTransport("127.0.0.1", sink.port, smtp_sender(), timeout=5)
+        counts = send_reminders(opened, ADMIN, None, plain)
+        clock.advance(dt.timedelta(days=1))
+        again = send_reminders(opened, ADMIN, None, plain)
+        plain.close()
+    assert (counts["messages"], counts["failed"], counts["retrying"]) == (3, 1, 0)
+    assert again["retrying"] == 0 and sink.attempts == 3  # never tried again
+    (failed,) = list_reminders(opened, ADMIN, status="failed")
+    assert (failed["to"], failed["attempts"]) == ("sara", 1)
+    assert failed["last_error"] == (
+        f"the SMTP server 127.0.0.1:{sink.port} does not offer SMTPUTF8, which the address sara@växjö.se needs"
+    )
+
+
+def test_a_relay_with_smtputf8_takes_a_non_ascii_address(opened, smtp, smtp_sink):
+    with opened.write() as session:
+        session.execute(update(Person).where(Person.username == "sara").values(email="sara@växjö.se"))
+    assert send_reminders(opened, ADMIN, None, smtp)["messages"] == 4
+    assert "sara@växjö.se" in [r.to for r in smtp_sink.take()]
+
+
 def test_without_an_smtp_url_messages_are_eml_files(opened, tmp_path):
     folder = tmp_path / "arshjul-mail"
     transport = transport_from_env({}, folder)
