@@ -66,7 +66,21 @@ def _send_batch(db: Database, transport: Transport, worker: str, batch: list[out
                 tally.update(_counted(outbox.record(db, worker, rest, down)))
             tally.relay_down = down.message
             return False
+        except Exception as bug:
+            _hand_back(db, worker, claimed, batch[n + 1 :], bug)
+            raise
     return True
+
+
+def _hand_back(db: Database, worker: str, tried: outbox.Claimed, untried: list[outbox.Claimed], bug: Exception) -> None:
+    """After an unexpected error, give the batch back instead of leaving it `sending` until the lease runs out.
+
+    The message that was being sent counts a failed try, so one that always trips the bug backs
+    off and at last fails with the error named, instead of blocking the outbox's head each run;
+    the untried ones are released as they were, for the next run.
+    """
+    outbox.record(db, worker, tried, bug)
+    outbox.release(db, worker, [c.id for c in untried])
 
 
 def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed) -> Counter:

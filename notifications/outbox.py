@@ -228,6 +228,18 @@ def _unsent(claimed: Claimed, failure: RelayDown, now: dt.datetime) -> dict:
                      "next_attempt_at": _naive(now + outage_wait(waited))}  # fmt: skip
 
 
+def release(db: Database, worker: str, ids: list[int]) -> None:
+    """Hand back claimed rows that were never tried: due again at once, the claim's try given back."""
+    if not ids:
+        return
+    with db.write() as session:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.claimed_by == worker, OutboxMessage.status == SENDING)
+            .values(status=PENDING, claimed_by=None, lease_until=None, attempts=OutboxMessage.attempts - 1)
+        )
+
+
 def backoff(attempts: int) -> dt.timedelta:
     """1, 2, 4, 8 … minutes after the 1st, 2nd, 3rd … attempt, at most an hour."""
     return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20), LONGEST_WAIT)
@@ -243,7 +255,9 @@ def _permanent(failure: Exception) -> bool:
 
 
 def _message(failure: Exception) -> str:
-    return getattr(failure, "message", None) or str(failure) or type(failure).__name__
+    if getattr(failure, "message", None):  # ours: a sentence for the reader
+        return failure.message
+    return f"{type(failure).__name__}: {failure}" if str(failure) else type(failure).__name__  # a bug: name it
 
 
 # --- listing -------------------------------------------------------------------

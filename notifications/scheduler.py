@@ -10,6 +10,7 @@ database, and the outbox's UNIQUE key and leases keep every reminder to one deli
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from cycle.errors import ArshjulError
 from notifications.transport import Transport
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+log = logging.getLogger(__name__)
 
 
 def run_scheduler(db: Database, actor: str, transport: Transport, interval_seconds: float,
@@ -49,7 +51,7 @@ def run_scheduler(db: Database, actor: str, transport: Transport, interval_secon
 
 def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], None],
           lease: dt.timedelta | None = None) -> None:  # fmt: skip
-    """One round; a failure is reported and the next tick tries again."""
+    """One round; a failure is reported and the next tick tries again (delivery hands back what it had claimed)."""
     from notifications import service
 
     started = db.clock.now()
@@ -58,8 +60,10 @@ def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], 
     except ArshjulError as err:
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {'; '.join(err.lines())}")
         return
-    except Exception as err:  # a database outage must not end a long-running scheduler
+    except Exception as err:  # a database outage or a bug must not end a long-running scheduler
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {type(err).__name__}: {err}")
+        # Not one of ours, so possibly a bug: keep its traceback for whoever reads the log.
+        log.error("reminder tick failed", exc_info=err)
         return
     echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick: " + service.summary(counts))
 
