@@ -173,7 +173,7 @@ def _work(row) -> Work:
 
 
 def _with_submitters(session: Session, work: list[Work]) -> list[Work]:
-    """Who submitted each submitted item: its latest `submit` entry (ix_log_cycle_stage)."""
+    """Who submitted each submitted item: its latest `submit` entry (ix_log_subject)."""
     waiting = [w for w in work if w.state == "submitted"]
     if not waiting:
         return work

@@ -165,7 +165,7 @@ class LogEntry(Base):
 
     __tablename__ = "transition_log"
     __table_args__ = (
-        Index("ix_log_cycle_stage", "cycle", "stage", "seq"),
+        Index("ix_log_subject", "cycle", "stage", "input", "unit", "seq"),
         Index("ix_log_actor_at", "actor", "at"),
         Index("ix_log_at", "at"),
     )
