@@ -30,21 +30,30 @@ def run_scheduler(db: Database, actor: str, transport: Transport, interval_secon
     `lease`: how long this node holds the messages it claimed (default `outbox.LEASE`).
     """
     from apscheduler.executors.pool import ThreadPoolExecutor
-    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
 
     from notifications import service
 
     service.require_admin(db, actor, "run the reminder scheduler")
-    scheduler = BlockingScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC)
+    # A tick longer than the interval makes APScheduler skip the next one with a warning
+    # each time: that is `max_instances=1` doing its job, not something to wake anyone for.
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.ERROR)
+    scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(1)}, timezone=dt.UTC)
     scheduler.add_job(
         _tick, "interval", args=(db, actor, transport, echo, lease), seconds=interval_seconds, id="reminders",
         next_run_time=dt.datetime.now(dt.UTC), coalesce=True, max_instances=1, misfire_grace_time=None,
     )  # fmt: skip
     echo(f"scheduler: every {interval_seconds:g} s, mail via {transport.describe()}; stop with Ctrl-C or SIGTERM")
-    previous = _on_stop_signals(lambda *_: scheduler.shutdown(wait=False))
+    stop = threading.Event()
+    previous = _on_stop_signals(lambda *_: stop.set())
     try:
         scheduler.start()
+        # The signal only sets the event: shutting the scheduler down from inside a signal
+        # handler interrupts whatever the main thread was doing in APScheduler's own loop.
+        stop.wait()
     finally:
+        if scheduler.running:
+            scheduler.shutdown(wait=True)  # a tick under way finishes, so it hands back no claimed rows
         _restore(previous)
     echo("scheduler: stopped")
 
