@@ -7,6 +7,10 @@ Values that look like RFC 2047 encoded words (`=?utf-8?q?a=0Ab?=`) are refused t
 Python's header folding decodes them, so `=?utf-8?q?a=0Ab?=` in a display name would
 reach the wire as a raw line feed. As a last guard the finished headers are parsed
 back and must say exactly what was meant.
+
+Headers are ASCII (`email.policy.SMTP`), so the sender's domain outside ASCII (`växjö.se`)
+goes into From and Message-ID in its IDNA form (`xn--vxj-qla6g.se`, RFC 5890). Local parts
+outside ASCII are refused: they need SMTPUTF8 end to end and have no ASCII form.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
+
+import idna
 
 from notifications.errors import UnsafeHeader
 
@@ -70,10 +76,26 @@ def address(name: str, addr: str, what: str = "recipient") -> Address:
     return parsed
 
 
+def ascii_domain(domain: str, what: str) -> str:
+    """`domain` as ASCII headers and a plain SMTP envelope carry it: its IDNA A-labels (RFC 5890/5891)."""
+    if domain.isascii():
+        return domain
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")  # UTS 46 first: `Växjö.se` is `växjö.se`
+    except UnicodeError as err:  # idna.IDNAError is one
+        raise UnsafeHeader(f"{what} {domain!r} is not a valid internationalised domain name: {err}") from err
+
+
+def ascii_address(parsed: Address, what: str = "recipient") -> Address:
+    """The same address with its domain in IDNA form, for a header that must stay ASCII."""
+    domain = ascii_domain(parsed.domain, f"the {what}'s domain")
+    return Address(display_name=parsed.display_name, username=parsed.username, domain=domain)
+
+
 def message_id(outbox_id: int, created: dt.datetime, domain: str) -> str:
     """Stable per outbox row, so a resend after a crash carries the same Message-ID."""
     header_text(domain, "the Message-ID domain")
-    return f"<arshjul.{outbox_id}.{created:%Y%m%d%H%M%S}@{domain}>"
+    return f"<arshjul.{outbox_id}.{created:%Y%m%d%H%M%S}@{ascii_domain(domain, 'the Message-ID domain')}>"
 
 
 def compose(letter: Letter, sender: Address) -> EmailMessage:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cycle.errors import BadInput
 from notifications.errors import Rejected, RelayDown, TryLater, UnsafeHeader
-from notifications.mail import address, header_text
+from notifications.mail import address, ascii_address, header_text
 
 DEFAULT_SENDER = "arshjul@localhost"
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
@@ -209,13 +209,17 @@ def _by_code(code: int, text, what: str) -> TryLater | Rejected:
 
 
 def sender_from(value: str | None) -> Address:
-    """`ARSHJUL_MAIL_FROM`: `addr@domain` or `Name <addr@domain>`."""
+    """`ARSHJUL_MAIL_FROM`: `addr@domain` or `Name <addr@domain>`; a non-ASCII domain in its IDNA form.
+
+    The IDNA form (RFC 5890) serves the From header, the Message-ID and the envelope alike:
+    our own address then never makes a message need SMTPUTF8 (RFC 6531), so any relay takes it.
+    """
     value = value or DEFAULT_SENDER
     try:
         # Checked whole first: parseaddr would quietly fold a line break away.
         header_text(value, "the sender")
         name, addr = parseaddr(value)
-        return address(name or "arshjul", addr, "sender")
+        return ascii_address(address(name or "arshjul", addr, "sender"), "sender")
     except UnsafeHeader as err:
         raise BadInput(f"ARSHJUL_MAIL_FROM: {err.message}") from err
 

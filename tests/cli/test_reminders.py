@@ -12,6 +12,8 @@ import signal
 import subprocess
 import time
 
+import idna
+
 from tests.cli.conftest import CYCLE, STAGE, arshjul_command, clean_env
 
 PLAN_KEYS = {"to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason"}
@@ -85,6 +87,31 @@ def test_send_uses_smtp_when_arshjul_smtp_url_is_set(run, url, smtp_sink, tmp_pa
     received = smtp_sink.take()
     assert {r.to for r in received} >= {"sara.lund@example.se", "linnea.soderstrom@example.se"}
     assert not (tmp_path / "arshjul-mail").exists()
+
+
+def test_send_with_a_non_ascii_sender_domain_writes_its_idna_form(run, url, tmp_path):
+    run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE)
+    env = {"ARSHJUL_MAIL_FROM": "Hjulet <hjul@växjö.se>", "ARSHJUL_MAIL_DIR": str(tmp_path / "mail")}
+    ran = run("--db", url, "--as", "nils", "reminders", "send", "--at", FRIDAY, env=env)
+    assert ran.code == 0, ran.stderr
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert files and all(f.name.endswith("_at_xn--vxj-qla6g.se.eml") for f in files)
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        (sender,) = message["From"].addresses
+        assert (sender.display_name, sender.addr_spec) == ("Hjulet", "hjul@xn--vxj-qla6g.se")
+        assert idna.decode(sender.domain) == "växjö.se"
+        assert str(message["Message-ID"]).endswith("@xn--vxj-qla6g.se>")
+
+
+def test_send_refuses_a_sender_domain_that_is_no_domain_name_and_writes_nothing(run, url, tmp_path):
+    run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE)
+    env = {"ARSHJUL_MAIL_FROM": "hjul@☃.se", "ARSHJUL_MAIL_DIR": str(tmp_path / "mail")}
+    ran = run("--db", url, "--as", "nils", "reminders", "send", "--at", FRIDAY, env=env)
+    assert ran.code == 2
+    assert ran.stderr.startswith("Error: ARSHJUL_MAIL_FROM: the sender's domain '☃.se' is not a valid")
+    assert not (tmp_path / "mail").exists()
+    assert run("--db", url, "--as", "nils", "reminders", "list", "--format", "json").stdout == "[]\n"
 
 
 def test_send_says_when_the_relay_was_unreachable(run, url):

@@ -7,6 +7,7 @@ import datetime as dt
 import email
 import email.policy
 
+import idna
 import pytest
 from sqlalchemy import update
 
@@ -17,7 +18,7 @@ from cycle.models import OutboxMessage, Person
 from notifications import outbox, service
 from notifications.delivery import deliver
 from notifications.service import list_reminders, plan_reminders, send_reminders, transport_from_env
-from notifications.transport import FileTransport, SmtpTransport
+from notifications.transport import FileTransport, SmtpTransport, sender_from
 from tests.integration.conftest import ADMIN, local
 
 C, S = "ange-2027", "omvarldsanalys"
@@ -269,6 +270,30 @@ def test_a_relay_with_smtputf8_takes_a_non_ascii_address(opened, smtp, smtp_sink
         session.execute(update(Person).where(Person.username == "sara").values(email="sara@växjö.se"))
     assert send_reminders(opened, ADMIN, None, smtp)["messages"] == 4
     assert "sara@växjö.se" in [r.to for r in smtp_sink.take()]
+
+
+def test_a_sender_with_a_non_ascii_domain_goes_out_in_its_idna_form(opened):
+    from tests.integration.conftest import Sink, free_port, serving
+
+    sender = sender_from("Årshjulet <hjul@växjö.se>")
+    # A relay without SMTPUTF8: our own address must not make every message need it.
+    with serving(Sink(port=free_port()), enable_SMTPUTF8=False) as sink:
+        plain = SmtpTransport("127.0.0.1", sink.port, sender, timeout=5)
+        counts = send_reminders(opened, ADMIN, None, plain)
+        plain.close()
+    assert (counts["messages"], counts["failed"], len(sink.received)) == (4, 0, 4)
+    for received in sink.received:
+        msg = received.message
+        assert received.mail_from == "hjul@xn--vxj-qla6g.se"
+        (frm,) = msg["From"].addresses
+        assert (frm.display_name, frm.username, idna.decode(frm.domain)) == ("Årshjulet", "hjul", "växjö.se")
+        assert str(msg["Message-ID"]).endswith("@xn--vxj-qla6g.se>") and not msg["Message-ID"].defects
+
+
+def test_a_sender_domain_that_is_no_internationalised_domain_name_is_bad_input(tmp_path):
+    with pytest.raises(BadInput) as caught:  # U+2603 passed IDNA 2003 but is not allowed by IDNA 2008
+        transport_from_env({"ARSHJUL_MAIL_FROM": "hjul@\u2603.se"}, tmp_path)
+    assert caught.value.message.startswith("ARSHJUL_MAIL_FROM: the sender's domain '\u2603.se' is not a valid")
 
 
 def test_without_an_smtp_url_messages_are_eml_files(opened, tmp_path):
