@@ -8,9 +8,11 @@ Python's header folding decodes them, so `=?utf-8?q?a=0Ab?=` in a display name w
 reach the wire as a raw line feed. As a last guard the finished headers are parsed
 back and must say exactly what was meant.
 
-Headers are ASCII (`email.policy.SMTP`), so the sender's domain outside ASCII (`växjö.se`)
-goes into From and Message-ID in its IDNA form (`xn--vxj-qla6g.se`, RFC 5890). Local parts
-outside ASCII are refused: they need SMTPUTF8 end to end and have no ASCII form.
+Headers are ASCII (`email.policy.SMTP`), so a domain outside ASCII (`växjö.se`) goes
+into From, To and Message-ID in its IDNA form (`xn--vxj-qla6g.se`, RFC 5890): never as
+an encoded word, which RFC 2047 (section 5) forbids inside an address. Display names may
+be encoded words. Local parts outside ASCII are refused: they need SMTPUTF8 end to end
+and have no ASCII form. The envelope keeps the recipient's address as given (`transport`).
 """
 
 from __future__ import annotations
@@ -101,14 +103,15 @@ def message_id(outbox_id: int, created: dt.datetime, domain: str) -> str:
 def compose(letter: Letter, sender: Address) -> EmailMessage:
     """The message to one recipient: From, To, Subject, Date, Message-ID; text and HTML parts."""
     msg = EmailMessage(policy=email.policy.SMTP)
+    to = ascii_address(address(letter.to_name, letter.to_email))
     msg["From"] = sender
-    msg["To"] = address(letter.to_name, letter.to_email)
+    msg["To"] = to
     msg["Subject"] = header_text(letter.subject, "the subject")
     msg["Date"] = email.utils.format_datetime(letter.date.astimezone(dt.UTC))
     msg["Message-ID"] = header_text(letter.message_id, "the Message-ID")
     msg.set_content(letter.text)
     msg.add_alternative(letter.html, subtype="html")
-    _require_round_trip(msg, letter)
+    _require_round_trip(msg, letter, to)
     return msg
 
 
@@ -119,14 +122,14 @@ def _same_words(parsed: str, meant: str) -> bool:
     return BLANKS.sub(" ", parsed) == BLANKS.sub(" ", meant)
 
 
-def _require_round_trip(msg: EmailMessage, letter: Letter) -> None:
+def _require_round_trip(msg: EmailMessage, letter: Letter, meant: Address) -> None:
     """Parse the headers back: anything that did not survive unchanged is refused."""
     head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
     parsed = email.message_from_bytes(head, policy=email.policy.default)
     to = parsed["To"].addresses if parsed["To"] is not None else ()
     checks = {
         "the recipient": len(to) == 1
-        and (to[0].display_name, to[0].addr_spec) == (display_name(letter.to_name), letter.to_email),
+        and (to[0].display_name, to[0].addr_spec) == (display_name(letter.to_name), meant.addr_spec),
         "the subject": _same_words(str(parsed["Subject"]), letter.subject),
         "the Message-ID": str(parsed["Message-ID"]).strip() == letter.message_id,
     }

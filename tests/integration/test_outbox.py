@@ -269,7 +269,26 @@ def test_a_relay_with_smtputf8_takes_a_non_ascii_address(opened, smtp, smtp_sink
     with opened.write() as session:
         session.execute(update(Person).where(Person.username == "sara").values(email="sara@växjö.se"))
     assert send_reminders(opened, ADMIN, None, smtp)["messages"] == 4
-    assert "sara@växjö.se" in [r.to for r in smtp_sink.take()]
+    (received,) = [r for r in smtp_sink.take() if r.to == "sara@växjö.se"]
+    (to,) = received.message["To"].addresses  # the header, in ASCII, says the same as the envelope
+    assert (to.username, idna.decode(to.domain)) == ("sara", "växjö.se")
+
+
+def test_an_eml_file_names_a_non_ascii_domain_in_its_idna_form_in_to(opened, tmp_path):
+    with opened.write() as session:
+        session.execute(
+            update(Person).where(Person.username == "sara").values(name="Sara Ångström", email="sara@växjö.se")
+        )
+    folder = tmp_path / "arshjul-mail"
+    assert send_reminders(opened, ADMIN, None, transport_from_env({}, folder))["messages"] == 4
+    (sara,) = [row for row in list_reminders(opened, ADMIN) if row["to"] == "sara"]
+    raw = (folder / (sara["message_id"].strip("<>").replace("@", "_at_") + ".eml")).read_bytes()
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    (to_line,) = [line for line in head.splitlines() if line.startswith("To:")]
+    # An encoded word may stand for the display name (RFC 2047), never inside the address.
+    assert to_line.endswith(" <sara@xn--vxj-qla6g.se>") and to_line.count("=?") == 1
+    (to,) = email.message_from_bytes(raw, policy=email.policy.default)["To"].addresses
+    assert (to.display_name, f"{to.username}@{idna.decode(to.domain)}") == ("Sara Ångström", "sara@växjö.se")
 
 
 def test_a_sender_with_a_non_ascii_domain_goes_out_in_its_idna_form(opened):
