@@ -38,8 +38,8 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`, `taken_over`.
 
     A claim holds its rows for `lease`; a sender that dies leaves them to others after that.
-    A row whose lease ran out before its outcome was recorded here is counted `taken_over`:
-    another sender holds it now, and its outcome is that sender's to count.
+    A row whose lease ran out before it was sent, or before its outcome was recorded here, is
+    counted `taken_over`: another sender holds it now (or will), and its outcome is that sender's.
     """
     worker = worker or worker_id()
     tally = Tally(messages=0, items=0, retrying=0, failed=0, taken_over=0)
@@ -85,6 +85,10 @@ def _hand_back(db: Database, worker: str, tried: outbox.Claimed, untried: list[o
 
 def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed) -> Counter:
     """One attempt at one claimed message, recorded; returns what it adds to the tally."""
+    if not outbox.holds(db, worker, claimed):
+        # A slow relay outlasted the lease: another sender may have claimed and sent this
+        # row meanwhile, or will; sending it too would deliver it twice.
+        return Counter(taken_over=1)
     try:
         msg = compose(claimed.letter, transport.sender)
         transport.send(msg, claimed.letter.to_email)

@@ -9,7 +9,8 @@ resend is the same bytes with the same Message-ID.
 A message goes `pending → sending → sent | failed`. A sender claims pending rows whose
 time has come by setting `claimed_by` and `lease_until` (and counting the attempt); a
 row left `sending` by a sender that crashed is claimed again once its lease has run out;
-the sender that held it before records nothing and is told it lost the row (`LOST`).
+the sender that held it before sends no more of it once its lease has run out (`holds`),
+records nothing and is told it lost the row (`LOST`).
 On PostgreSQL the claim skips rows another sender holds (`FOR UPDATE SKIP LOCKED`); on
 SQLite the write transaction (`BEGIN IMMEDIATE`) serialises claims anyway.
 
@@ -185,6 +186,19 @@ def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
         select(OutboxItem.outbox_id, func.count()).where(OutboxItem.outbox_id.in_(ids)).group_by(OutboxItem.outbox_id)
     )
     return dict(session.execute(stmt).all())
+
+
+def holds(db: Database, worker: str, claimed: Claimed) -> bool:
+    """Whether `worker` may still send `claimed`: the row is claimed by it and, by the clock, its lease runs on."""
+    now = _naive(db.clock.now())
+    with db.read() as session:
+        held = session.execute(
+            select(OutboxMessage.id).where(
+                OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker, OutboxMessage.status == SENDING,
+                OutboxMessage.lease_until > now,
+            )
+        ).first()  # fmt: skip
+    return held is not None
 
 
 def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None) -> str:

@@ -235,6 +235,66 @@ def test_a_sender_that_lost_its_claims_midway_does_not_count_them(opened, clock,
     assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"sent"}
 
 
+def test_a_sender_whose_rows_were_taken_over_sends_none_of_them_again(opened, clock, smtp, smtp_sink, db_url):
+    from notifications.errors import TryLater
+    from notifications.transport import Transport
+
+    with opened.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
+    node_b = Database(db_url, clock=clock)  # a second sender on the same database file
+    relay_b = SmtpTransport("127.0.0.1", smtp_sink.port, smtp.sender, timeout=5)
+    took_over = {}
+
+    class Hanging(Transport):
+        """The real relay, but the first message hangs for a whole lease, then times out; node-b takes over."""
+
+        def send(self, msg, to):  # noqa: ANN001 - the port's signature
+            if not took_over:
+                clock.advance(outbox.LEASE)
+                took_over.update(deliver(node_b, relay_b, worker="node-b"))
+                raise TryLater("the connection to the relay timed out")
+            smtp.send(msg, to)
+
+        def describe(self):  # noqa: ANN201
+            return "hanging " + smtp.describe()
+
+    try:
+        late = deliver(opened, Hanging(smtp.sender), worker="node-a")
+    finally:
+        node_b.dispose()
+    assert took_over["messages"] == 4
+    assert (late["messages"], late["taken_over"]) == (0, 4)
+    ids = [str(r.message["Message-ID"]) for r in smtp_sink.take()]
+    assert len(ids) == 4 and len(set(ids)) == 4  # each message arrived once: node-a sent none of the rest
+    assert {(r["status"], r["attempts"]) for r in list_reminders(opened, ADMIN)} == {("sent", 2)}
+
+
+def test_a_sender_whose_lease_ran_out_leaves_the_rest_of_its_batch_to_the_next(opened, clock, smtp, smtp_sink, db_url):
+    from notifications.transport import Transport
+
+    class Slow(Transport):
+        """The real relay, taking a whole lease to take the first message."""
+
+        def send(self, msg, to):  # noqa: ANN001 - the port's signature
+            if not smtp_sink.received:
+                clock.advance(outbox.LEASE)
+            smtp.send(msg, to)
+
+        def describe(self):  # noqa: ANN201
+            return "slow " + smtp.describe()
+
+    late = send_reminders(opened, ADMIN, None, Slow(smtp.sender))
+    assert (late["messages"], late.get("taken_over")) == (1, 3)  # no more once the lease had run out
+    node_b = Database(db_url, clock=clock)
+    try:
+        assert deliver(node_b, smtp, worker="node-b")["messages"] == 3
+    finally:
+        node_b.dispose()
+    ids = [str(r.message["Message-ID"]) for r in smtp_sink.take()]
+    assert len(ids) == 4 and len(set(ids)) == 4
+    assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"sent"}
+
+
 def test_a_name_with_a_line_break_fails_that_row_and_reaches_no_header(opened, smtp, smtp_sink):
     with opened.write() as session:
         session.execute(update(Person).where(Person.username == "sara").values(name="Sara\r\nBcc: evil@example.com"))
