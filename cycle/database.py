@@ -24,7 +24,7 @@ from cycle.clock import Clock, SystemClock
 from cycle.errors import BadInput, Refused, SchemaMissing, StaleState
 
 # The Alembic head this code expects; a unit test keeps it equal to the shipped migrations.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_URL = "sqlite:///arshjul.db"
 INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE of PostgreSQL's "permission denied" and of cycle.access's checks

@@ -1,9 +1,11 @@
-"""Migration 0004 indexes the log by subject, and the four-eyes lookup uses that index."""
+"""Migrations 0004 and 0005: the log indexed by subject (which the four-eyes lookup uses), no hash index."""
 
 from __future__ import annotations
 
+import pytest
 from alembic import command
 from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
 
 from cycle import log
 from cycle.database import make_engine
@@ -40,10 +42,28 @@ def test_who_submitted_an_input_is_one_index_lookup_not_a_walk_through_the_stage
     with engine.connect() as conn:
         plan = " ".join(
             str(row[-1])
-            for row in conn.exec_driver_sql(
-                f"EXPLAIN QUERY PLAN {statement}", ("submit", "c", "s", "i", "u", 1, 0)
-            )
+            for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", ("submit", "c", "s", "i", "u", 1, 0))
         )
     engine.dispose()
     assert "ix_log_subject" in plan, plan
     assert "(cycle=? AND stage=? AND input=? AND unit=?)" in plan, plan
+
+
+def test_an_existing_log_keeps_its_entries_and_stays_append_only_without_the_hash_index(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(engine, "0004")
+    entry = ("INSERT INTO transition_log (seq, at, actor, event, prev_hash, hash) "
+             "VALUES (1, '2027-01-01 08:00:00.000000', 'anna', 'note', '0', 'h1')")  # fmt: skip
+    with engine.begin() as conn:
+        conn.exec_driver_sql(entry)
+    upgrade(engine)
+    with engine.connect() as conn:
+        unique = inspect(conn).get_unique_constraints("transition_log")
+        rows = conn.exec_driver_sql("SELECT seq, actor, hash FROM transition_log").all()
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE transition_log SET actor = 'mallory'")
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM transition_log")
+    engine.dispose()
+    assert unique == []
+    assert rows == [(1, "anna", "h1")]
