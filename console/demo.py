@@ -9,11 +9,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import yaml
+
 import workflows
 from cycle.clock import FixedClock, parse_moment
 from cycle.errors import BadInput
 
 ZONE = "Europe/Stockholm"  # Ånge's; the demo's moments are local times there
+# Linnea (kultur) is on leave: Eva, an approver of ks, stands in as contributor for kultur.
+STANDIN, STANDIN_ROLE = "eva", {"role": "contributor", "unit": "kultur"}
 DEMO_INPUT = "ange-2027 omvarldsanalys verksamhetsanalys"
 # (local time, who acts, the command, what happens): a week in February 2026, when the
 # planning of budget year 2027 starts. Each command runs through this very CLI.
@@ -81,8 +85,18 @@ def _demo_folder(folder: str):
     shutil.copyfile(shipped / "ange.yaml", base / "ange.yaml")
     org_text = (shipped / "examples" / "ange-org.yaml").read_text(encoding="utf-8")
     (base / "ange-org.yaml").write_text(org_text, encoding="utf-8")
-    # The stand-in: Eva, an approver of ks, also contributes for kultur while Linnea is away.
-    eva = "      - {role: approver, unit: ks}         # kommunstyrelsens förste vice ordförande\n"
-    standin = eva + "      - {role: contributor, unit: kultur}  # vikarie för Linnea\n"
-    (base / "ange-org-vikarie.yaml").write_text(org_text.replace(eva, standin), encoding="utf-8")
+    (base / "ange-org-vikarie.yaml").write_text(with_standin(org_text), encoding="utf-8")
     return base
+
+
+def with_standin(org_text: str) -> str:
+    """The organisation file `org_text` with the stand-in's extra role, as YAML.
+
+    Edited as data, not as text: a comment, a column or a quote changed in the example
+    must not quietly lose the stand-in, and with it the demo's four-eyes refusal.
+    """
+    org = yaml.safe_load(org_text)
+    people = {person["username"]: person for person in org["people"]}
+    people[STANDIN]["roles"].append(dict(STANDIN_ROLE))
+    note = "# ange-org.yaml as `arshjul demo` changed it: Eva stands in for Linnea as contributor for kultur.\n"
+    return note + yaml.safe_dump(org, allow_unicode=True, sort_keys=False, width=120)
