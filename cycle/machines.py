@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 from transitions import EventData, Machine
 
-from cycle import blockers, log, people
+from cycle import blockers, people
 from cycle.errors import FourEyes, Refused, WrongState
 from cycle.models import InputItem, InputState, LogEntry, Stage, StageState
 from cycle.prepared import Prepared
@@ -69,12 +69,11 @@ def comment_given(event: EventData) -> bool:
     raise Refused("a return needs a comment (-m TEXT) that says what to change")
 
 
-def _not_the_submitter(event: EventData, **where) -> bool:
+def _not_the_submitter(event: EventData, what: str) -> bool:
+    """The row's newest `submit` in the log (read with the row) was not by the person deciding."""
     attempt = _attempt(event)
-    submitter = log.latest_actor(attempt.connection, event="submit", **where)
-    if submitter is None or submitter != attempt.actor.username:
+    if event.model.submitted_by != attempt.actor.username:
         return True
-    what = f"input '{where['input']}' of unit '{where['unit']}'" if where["input"] else f"stage '{where['stage']}'"
     raise FourEyes(
         f"{attempt.actor.username} submitted {what} and may not also decide on it (four-eyes rule)",
         "another approver must approve or return it",
@@ -154,8 +153,7 @@ def _role_holders(session: Session, items: list[InputItem]) -> dict[tuple[str, s
 
 
 def stage_not_submitter(event: EventData) -> bool:
-    stage: StageRecord = event.model
-    return _not_the_submitter(event, cycle=stage.cycle_id, stage=stage.key, input=None, unit=None)
+    return _not_the_submitter(event, f"stage '{event.model.key}'")
 
 
 # --- input guards ----------------------------------------------------------------
@@ -174,9 +172,7 @@ def stage_is_open(event: EventData) -> bool:
 
 def input_not_submitter(event: EventData) -> bool:
     item: InputRecord = event.model
-    return _not_the_submitter(
-        event, cycle=item.stage.cycle_id, stage=item.stage.key, input=item.key, unit=item.unit_key
-    )
+    return _not_the_submitter(event, f"input '{item.key}' of unit '{item.unit_key}'")
 
 
 # --- the machines ----------------------------------------------------------------

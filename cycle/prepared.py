@@ -83,7 +83,11 @@ class Prepared:
         compiled = self.statement.compile(dialect=dialect)
         if "POSTCOMPILE" in compiled.string:
             raise ValueError(f"cannot prepare a statement with expanding parameters: {compiled.string}")
-        names = tuple(compiled.positiontup) if compiled.positional else tuple(compiled.binds)
+        # `binds` may also hold parameters the SQL does not use (an UPDATE … FROM a CTE has one).
+        if compiled.positional:
+            names = tuple(compiled.positiontup)
+        else:
+            names = tuple(dict.fromkeys(compiled.bind_names.values()))
         processors = tuple(compiled.binds[n].type.bind_processor(dialect) for n in names)
         defaults = {n: compiled.binds[n].effective_value for n in names}
         prepared = _Compiled(compiled.string, names, processors, defaults, bool(compiled.positional))

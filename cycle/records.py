@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from cycle import lookups
 from cycle.errors import StaleState
-from cycle.models import InputItem, Stage
+from cycle.models import InputItem, LogEntry, Stage
 from cycle.prepared import Prepared
 
 
@@ -31,6 +31,7 @@ class StageRecord:
     owner_unit: str
     decided_by_unit: str
     after: list[str]
+    submitted_by: str | None = None  # the actor of the stage's newest `submit` entry, for four-eyes
 
 
 @dataclass
@@ -41,6 +42,7 @@ class InputRecord:
     approved_by_unit: str
     state: str
     version: int
+    submitted_by: str | None  # the actor of the input's newest `submit` entry, for four-eyes
     stage: StageRecord
 
 
@@ -49,9 +51,21 @@ _STAGE_COLUMNS = (Stage.id, Stage.cycle_id, Stage.key, Stage.state, Stage.versio
 _INPUT_COLUMNS = (InputItem.id, InputItem.key, InputItem.unit_key, InputItem.approved_by_unit, InputItem.state,
                   InputItem.version)  # fmt: skip
 _AT_STAGE = (Stage.cycle_id == bindparam("cycle"), Stage.key == bindparam("stage"))
-_STAGE = Prepared(select(*_STAGE_COLUMNS).where(*_AT_STAGE))
+
+
+def _submitter(input_key, unit_key):
+    """Who made the row's newest `submit` entry: read with the row, one lookup in `ix_log_subject`."""
+    about = (LogEntry.input.is_(None), LogEntry.unit.is_(None)) if input_key is None else (
+        LogEntry.input == input_key, LogEntry.unit == unit_key)  # fmt: skip
+    newest = select(LogEntry.actor).where(
+        LogEntry.cycle == Stage.cycle_id, LogEntry.stage == Stage.key, *about, LogEntry.event == "submit"
+    )
+    return newest.order_by(LogEntry.seq.desc()).limit(1).scalar_subquery()
+
+
+_STAGE = Prepared(select(*_STAGE_COLUMNS, _submitter(None, None)).where(*_AT_STAGE))
 _INPUT = Prepared(
-    select(*_INPUT_COLUMNS, *_STAGE_COLUMNS)
+    select(*_INPUT_COLUMNS, _submitter(InputItem.key, InputItem.unit_key), *_STAGE_COLUMNS)
     .join(Stage, Stage.id == InputItem.stage_id)
     .where(*_AT_STAGE, InputItem.key == bindparam("input"), InputItem.unit_key == bindparam("unit"))
 )
@@ -79,7 +93,7 @@ def load_input(connection: Connection, cycle_id: str, stage_key: str, key: str, 
     row = _INPUT.first(connection, cycle=cycle_id, stage=stage_key, input=key, unit=unit)
     if row is None:
         _explain_missing(connection, lambda s: lookups.find_stage_input(s, cycle_id, stage_key, key, unit))
-    width = len(_INPUT_COLUMNS)
+    width = len(_INPUT_COLUMNS) + 1
     return InputRecord(*row[:width], stage=_stage(row[width:]))
 
 
@@ -94,10 +108,10 @@ def save(connection: Connection, record: StageRecord | InputRecord, seen_version
 
 
 def _stage(row) -> StageRecord:
-    *columns, after = row
+    columns, after, submitted_by = row[:7], row[7], (row[8] if len(row) > 8 else None)
     if isinstance(after, str):  # SQLite keeps JSON as text; PostgreSQL's driver decodes it
         after = json.loads(after)
-    return StageRecord(*columns, after=list(after or ()))
+    return StageRecord(*columns, after=list(after or ()), submitted_by=submitted_by)
 
 
 def _explain_missing(connection: Connection, find) -> None:
