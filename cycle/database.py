@@ -60,7 +60,14 @@ def make_engine(url: str) -> Engine:
             return engine
         return create_engine(url, pool_pre_ping=True)
     except Exception as err:  # URL parsing and missing drivers raise several types
-        raise BadInput(f"cannot use the database URL '{describe(url)}': {err}") from err
+        raise BadInput(f"cannot use the database URL '{describe(url)}': {err}", _url_hint(url)) from err
+
+
+def _url_hint(url: str) -> str | None:
+    """A file path where a URL belongs is the likeliest slip: say how to write it."""
+    if "://" in url:
+        return None
+    return f"for an SQLite file, give its URL: sqlite:///{url} (four slashes before an absolute path)"
 
 
 class Database:

@@ -41,6 +41,15 @@ def test_a_database_without_schema_says_run_init(cli, tmp_path):
     assert ran.stderr.startswith("Error: ") and "arshjul init" in ran.stderr
 
 
+def test_a_file_path_for_db_is_exit_2_and_says_how_to_write_its_url(cli, tmp_path):
+    path = tmp_path / "elsewhere.db"
+    ran = cli("status", db=str(path))
+    assert ran.code == 2
+    assert ran.stderr.startswith("Error: cannot use the database URL")
+    assert f"sqlite:///{path}" in ran.stderr
+    assert not path.exists()
+
+
 def test_first_org_load_bootstraps_then_only_an_admin_may_load(cli, empty_url):
     first = cli("--as", "someone", "org", "load", str(ANGE_ORG), db=empty_url)
     assert first.code == 0, first.stderr
