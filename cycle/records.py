@@ -50,6 +50,7 @@ _STAGE_COLUMNS = (Stage.id, Stage.cycle_id, Stage.key, Stage.state, Stage.versio
                   Stage.decided_by_unit, Stage.after)  # fmt: skip
 _INPUT_COLUMNS = (InputItem.id, InputItem.key, InputItem.unit_key, InputItem.approved_by_unit, InputItem.state,
                   InputItem.version)  # fmt: skip
+_STAGE_WIDTH = len(_STAGE_COLUMNS)
 _AT_STAGE = (Stage.cycle_id == bindparam("cycle"), Stage.key == bindparam("stage"))
 
 
@@ -86,14 +87,14 @@ def load_stage(connection: Connection, cycle_id: str, key: str) -> StageRecord:
     row = _STAGE.first(connection, cycle=cycle_id, stage=key)
     if row is None:
         _explain_missing(connection, lambda s: lookups.find_stage(s, cycle_id, key))
-    return _stage(row)
+    return _stage(row[:_STAGE_WIDTH], submitted_by=row[_STAGE_WIDTH])
 
 
 def load_input(connection: Connection, cycle_id: str, stage_key: str, key: str, unit: str) -> InputRecord:
     row = _INPUT.first(connection, cycle=cycle_id, stage=stage_key, input=key, unit=unit)
     if row is None:
         _explain_missing(connection, lambda s: lookups.find_stage_input(s, cycle_id, stage_key, key, unit))
-    width = len(_INPUT_COLUMNS) + 1
+    width = len(_INPUT_COLUMNS) + 1  # and the submitter
     return InputRecord(*row[:width], stage=_stage(row[width:]))
 
 
@@ -107,11 +108,11 @@ def save(connection: Connection, record: StageRecord | InputRecord, seen_version
         raise StaleState.moved()
 
 
-def _stage(row) -> StageRecord:
-    columns, after, submitted_by = row[:7], row[7], (row[8] if len(row) > 8 else None)
+def _stage(columns, submitted_by: str | None = None) -> StageRecord:
+    *values, after = columns  # _STAGE_COLUMNS, `after` last
     if isinstance(after, str):  # SQLite keeps JSON as text; PostgreSQL's driver decodes it
         after = json.loads(after)
-    return StageRecord(*columns, after=list(after or ()), submitted_by=submitted_by)
+    return StageRecord(*values, after=list(after or ()), submitted_by=submitted_by)
 
 
 def _explain_missing(connection: Connection, find) -> None:
