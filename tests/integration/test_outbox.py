@@ -18,7 +18,7 @@ from cycle.models import OutboxMessage, Person
 from notifications import outbox, service
 from notifications.delivery import deliver
 from notifications.service import list_reminders, plan_reminders, send_reminders, transport_from_env
-from notifications.transport import FileTransport, SmtpTransport, sender_from
+from notifications.transport import FileTransport, SmtpTransport, Transport, sender_from
 from tests.integration.conftest import ADMIN, local
 
 C, S = "ange-2027", "omvarldsanalys"
@@ -62,8 +62,6 @@ def test_451_three_times_then_250_is_retried_with_growing_backoff(opened, clock,
 
 
 def test_a_message_retried_during_a_long_run_waits_for_the_next_run(opened, clock, smtp, smtp_sink):
-    from notifications.transport import Transport
-
     class Slow(Transport):
         """The real relay, with every message taking two minutes of the injected clock."""
 
@@ -200,6 +198,32 @@ def test_a_crash_between_claim_and_delivery_is_recovered_after_the_lease(opened,
     assert ids.count(claimed[0].letter.message_id) == 2
 
 
+class OutlastingTheLease(Transport):
+    """A fake of our Transport port: the real relay, but its first message takes a whole lease.
+
+    While it takes it, `meanwhile` runs (another sender at work); then that first message is
+    sent after all, or fails with `failure`.
+    """
+
+    def __init__(self, relay: Transport, clock, meanwhile=None, failure: Exception | None = None):  # noqa: ANN001
+        super().__init__(relay.sender)
+        self.relay, self.clock, self.meanwhile, self.failure = relay, clock, meanwhile, failure
+        self.first = True
+
+    def send(self, msg, to):  # noqa: ANN001 - the port's signature
+        if self.first:
+            self.first = False
+            self.clock.advance(outbox.LEASE)
+            if self.meanwhile:
+                self.meanwhile()
+            if self.failure:
+                raise self.failure
+        self.relay.send(msg, to)
+
+    def describe(self) -> str:
+        return "slow " + self.relay.describe()
+
+
 def test_a_late_sender_cannot_overwrite_the_outcome_of_the_one_that_took_over(opened, clock, smtp):
     with opened.write() as session:
         outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
@@ -211,23 +235,12 @@ def test_a_late_sender_cannot_overwrite_the_outcome_of_the_one_that_took_over(op
 
 
 def test_a_sender_that_lost_its_claims_midway_does_not_count_them(opened, clock, smtp, smtp_sink):
-    from notifications.transport import Transport
-
     took_over = {}
 
-    class Stalled(Transport):
-        """The real relay, but the first message outlasts the lease and node-b takes every row over meanwhile."""
+    def node_b_takes_every_row_over():
+        took_over.update(deliver(opened, smtp, worker="node-b"))
 
-        def send(self, msg, to):  # noqa: ANN001 - the port's signature
-            if not took_over:
-                clock.advance(outbox.LEASE)
-                took_over.update(deliver(opened, smtp, worker="node-b"))
-            smtp.send(msg, to)
-
-        def describe(self):  # noqa: ANN201
-            return "stalled " + smtp.describe()
-
-    late = send_reminders(opened, ADMIN, None, Stalled(smtp.sender))
+    late = send_reminders(opened, ADMIN, None, OutlastingTheLease(smtp, clock, node_b_takes_every_row_over))
     assert took_over["messages"] == 4
     # Every row's outcome is node-b's: the late run reports them as taken over, not as its own.
     assert late == {"enqueued": 4, "sent": 0, "failed": 0, "retrying": 0, "messages": 0, "taken_over": 4}
@@ -237,7 +250,6 @@ def test_a_sender_that_lost_its_claims_midway_does_not_count_them(opened, clock,
 
 def test_a_sender_whose_rows_were_taken_over_sends_none_of_them_again(opened, clock, smtp, smtp_sink, db_url):
     from notifications.errors import TryLater
-    from notifications.transport import Transport
 
     with opened.write() as session:
         outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
@@ -245,21 +257,13 @@ def test_a_sender_whose_rows_were_taken_over_sends_none_of_them_again(opened, cl
     relay_b = SmtpTransport("127.0.0.1", smtp_sink.port, smtp.sender, timeout=5)
     took_over = {}
 
-    class Hanging(Transport):
-        """The real relay, but the first message hangs for a whole lease, then times out; node-b takes over."""
+    def node_b_takes_every_row_over():
+        took_over.update(deliver(node_b, relay_b, worker="node-b"))
 
-        def send(self, msg, to):  # noqa: ANN001 - the port's signature
-            if not took_over:
-                clock.advance(outbox.LEASE)
-                took_over.update(deliver(node_b, relay_b, worker="node-b"))
-                raise TryLater("the connection to the relay timed out")
-            smtp.send(msg, to)
-
-        def describe(self):  # noqa: ANN201
-            return "hanging " + smtp.describe()
-
+    # The first message hangs for a whole lease, then times out.
+    hanging = OutlastingTheLease(smtp, clock, node_b_takes_every_row_over, TryLater("the connection timed out"))
     try:
-        late = deliver(opened, Hanging(smtp.sender), worker="node-a")
+        late = deliver(opened, hanging, worker="node-a")
     finally:
         node_b.dispose()
     assert took_over["messages"] == 4
@@ -270,20 +274,7 @@ def test_a_sender_whose_rows_were_taken_over_sends_none_of_them_again(opened, cl
 
 
 def test_a_sender_whose_lease_ran_out_leaves_the_rest_of_its_batch_to_the_next(opened, clock, smtp, smtp_sink, db_url):
-    from notifications.transport import Transport
-
-    class Slow(Transport):
-        """The real relay, taking a whole lease to take the first message."""
-
-        def send(self, msg, to):  # noqa: ANN001 - the port's signature
-            if not smtp_sink.received:
-                clock.advance(outbox.LEASE)
-            smtp.send(msg, to)
-
-        def describe(self):  # noqa: ANN201
-            return "slow " + smtp.describe()
-
-    late = send_reminders(opened, ADMIN, None, Slow(smtp.sender))
+    late = send_reminders(opened, ADMIN, None, OutlastingTheLease(smtp, clock))  # a whole lease for one
     assert (late["messages"], late.get("taken_over")) == (1, 3)  # no more once the lease had run out
     node_b = Database(db_url, clock=clock)
     try:
