@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import compileall
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ def run(folder: Path, repeat: int) -> dict:
     compileall.compile_dir(ROOT / "workflows", quiet=1)
     compileall.compile_dir(ROOT / "notifications", quiet=1)
     compileall.compile_file(ROOT / "cli.py", quiet=1)
-    arshjul = [shutil.which("arshjul") or sys.executable, *([] if shutil.which("arshjul") else [str(ROOT / "cli.py")])]
+    arshjul = _arshjul_command()
     env = {**os.environ, "ARSHJUL_DB": _demo_database(folder, arshjul), "NO_COLOR": "1"}
     pairs = {
         "help": (arshjul + ["--help"], [sys.executable, "-c", "import click"]),
@@ -46,6 +45,18 @@ def run(folder: Path, repeat: int) -> dict:
     out["help_vs_click"] = round(out["help_ms"] / out["_help_baseline_ms"], 2)
     out["status_vs_orm_import"] = round(out["status_ms"] / out["_status_baseline_ms"], 2)
     return out
+
+
+def _arshjul_command() -> list[str]:
+    """The `arshjul` installed for this interpreter (a venv's, even when it is not activated), as users run it.
+
+    One found elsewhere on PATH would run under another interpreter, with other site-packages,
+    and measure that installation instead of this one against this interpreter's imports.
+    """
+    beside = Path(sys.executable).parent / "arshjul"
+    if beside.exists():
+        return [str(beside)]
+    return [sys.executable, str(ROOT / "cli.py")]
 
 
 def _wall(command: list[str], env: dict) -> float:
