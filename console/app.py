@@ -3,9 +3,7 @@ and the translation of errors into `Error:` lines and the contract's exit codes.
 
 from __future__ import annotations
 
-import getpass
 import sys
-import traceback
 
 import click
 
@@ -45,6 +43,8 @@ class App:
 
     @staticmethod
     def _login_name() -> str:
+        import getpass  # here, not at import: `arshjul --help` should cost what click costs
+
         try:
             return getpass.getuser()
         except Exception as err:  # no login name (e.g. a container user without a passwd entry)
@@ -85,7 +85,7 @@ class ArshjulGroup(click.Group):
             return super().invoke(ctx)
         except ArshjulError as err:
             if _debugging(ctx):
-                traceback.print_exc()
+                _print_traceback()
             raise Failure(err.lines(), err.exit_code) from err
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise  # click reports these itself (a closed pipe, e.g. `| head`, quietly)
@@ -118,3 +118,9 @@ def where(url: str) -> str:
 def say(text: str) -> None:
     """Talk (confirmations, notices) goes to stderr; stdout carries data."""
     click.echo(text, err=True)
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug
+
+    traceback.print_exc()

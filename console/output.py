@@ -3,8 +3,6 @@ JSON, NDJSON and CSV (always UTF-8, stable keys) for scripts. Data goes to stdou
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import sys
@@ -81,6 +79,9 @@ def emit(fmt: str, data, columns=(), render=None) -> None:
     elif fmt == "ndjson":
         out = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data)
     else:
+        import csv
+        import io
+
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
