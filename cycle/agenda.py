@@ -22,6 +22,7 @@ read by state (`ix_stage_state`); events come from a time window of the log (`ix
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from sqlalchemy import select, tuple_, union_all
@@ -102,11 +103,16 @@ def remind_from(deadline: dt.date, reminders: dict | None) -> dt.date:
     return deadline - dt.timedelta(days=max((*lead, 0)))
 
 
-def read(session: Session, since: dt.datetime, until: dt.datetime) -> Agenda:
-    """The open work that may be due at `until`, and the notice-worthy log entries in (since, until]."""
+def read(session: Session, since: dt.datetime, until: dt.datetime, stages: Iterable[tuple[str, str]] = ()) -> Agenda:
+    """The open work that may be due at `until`, and the notice-worthy log entries in (since, until].
+
+    `stages`: (cycle, stage) pairs whose waiting inputs are read whatever their dates, like those
+    of a stage with a notice in the window (a queued reminder may have been planned for a later moment).
+    """
     entries = _notice_entries(session, since, until)
     horizon = _naive_utc(until).date() + dt.timedelta(days=1)
-    work = _open_inputs(session, horizon, {(e.cycle, e.stage) for e in entries}) + _open_stages(session)
+    noticed = {(e.cycle, e.stage) for e in entries} | set(stages)
+    work = _open_inputs(session, horizon, noticed) + _open_stages(session)
     work = _with_submitters(session, work)
     events = _events(entries, work)
     units = {w.owner_unit for w in work} | {w.decided_by_unit for w in work}

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 
 from cycle.database import Database
-from notifications import outbox
+from notifications import digest, outbox
 from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
 from notifications.mail import compose
 from notifications.transport import Transport
@@ -35,31 +35,47 @@ def worker_id() -> str:
 
 def deliver(db: Database, transport: Transport, worker: str | None = None,
             lease: dt.timedelta = outbox.LEASE) -> Tally:  # fmt: skip
-    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`, `taken_over`.
+    """Send every message whose time has come; counts `messages`, `items`, `retrying`, `failed`, `withdrawn`,
+    `taken_over`.
+
+    Each message is brought up to date just before it is sent (`digest`): `items` counts what
+    went out; a message with nothing left that waits is withdrawn (stored as failed, saying so).
 
     A claim holds its rows for `lease`; a sender that dies leaves them to others after that.
     A row whose lease ran out before it was sent, or before its outcome was recorded here, is
     counted `taken_over`: another sender holds it now (or will), and its outcome is that sender's.
     """
     worker = worker or worker_id()
-    tally = Tally(messages=0, items=0, retrying=0, failed=0, taken_over=0)
+    tally = Tally(messages=0, items=0, retrying=0, failed=0, withdrawn=0, taken_over=0)
     # Only rows whose time had come when the run started: one retried during a long run
     # waits for the next run, instead of being claimed (and its attempt counted) again.
     start = db.clock.now()
+    snapshot = None
     try:
         while batch := outbox.claim(db, worker, BATCH, lease, ready_by=start):
-            if not _send_batch(db, transport, worker, batch, tally):
+            snapshot = _snapshot(db, worker, batch, snapshot)
+            if not _send_batch(db, transport, worker, batch, tally, snapshot):
                 break
     finally:
         transport.close()
     return tally
 
 
-def _send_batch(db: Database, transport: Transport, worker: str, batch: list[outbox.Claimed], tally: Tally) -> bool:
+def _snapshot(db: Database, worker: str, batch: list[outbox.Claimed], last: digest.Snapshot | None) -> digest.Snapshot:
+    """The agenda to bring `batch` up to date by; should reading it fail, the batch is handed back untried."""
+    try:
+        return digest.read(db, batch, last)
+    except Exception:
+        outbox.release(db, worker, [c.id for c in batch])
+        raise
+
+
+def _send_batch(db: Database, transport: Transport, worker: str, batch: list[outbox.Claimed], tally: Tally,
+                snapshot: digest.Snapshot) -> bool:  # fmt: skip
     """Send a claimed batch; False when the relay is down, after handing the rest back for later."""
     for n, claimed in enumerate(batch):
         try:
-            tally.update(send_one(db, transport, worker, claimed))
+            tally.update(send_one(db, transport, worker, claimed, snapshot))
         except RelayDown as down:
             # Hammering a relay that refuses us helps nobody: the rest wait for the next run.
             for rest in batch[n:]:
@@ -83,22 +99,28 @@ def _hand_back(db: Database, worker: str, tried: outbox.Claimed, untried: list[o
     outbox.release(db, worker, [c.id for c in untried])
 
 
-def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed) -> Counter:
-    """One attempt at one claimed message, recorded; returns what it adds to the tally."""
+def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed,
+             snapshot: digest.Snapshot) -> Counter:  # fmt: skip
+    """One attempt at one claimed message, brought up to date by `snapshot`, recorded; what it adds to the tally."""
     if not outbox.holds(db, worker, claimed):
         # A slow relay outlasted the lease: another sender may have claimed and sent this
         # row meanwhile, or will; sending it too would deliver it twice.
         return Counter(taken_over=1)
+    revised = digest.revise(claimed, snapshot)
+    if revised.letter is None:
+        if outbox.withdraw(db, worker, claimed, revised.why) == outbox.LOST:
+            return Counter(taken_over=1)
+        return Counter(withdrawn=1)
     try:
-        msg = compose(claimed.letter, transport.sender)
-        transport.send(msg, claimed.letter.to_email)
+        msg = compose(revised.letter, transport.sender)
+        transport.send(msg, revised.letter.to_email)
     except RelayDown:
         raise
     except (DeliveryFailed, UnsafeHeader) as err:
         return _counted(outbox.record(db, worker, claimed, err))
-    if outbox.record(db, worker, claimed, None) == outbox.LOST:
+    if outbox.record(db, worker, claimed, None, revised.letter if revised.changed else None) == outbox.LOST:
         return Counter(taken_over=1)
-    return Counter(messages=1, items=claimed.items)
+    return Counter(messages=1, items=revised.items)
 
 
 def _counted(status: str) -> Counter:

@@ -4,7 +4,10 @@ Idempotency lives in the database: `outbox_item` has UNIQUE(recipient, item_key,
 deadline), and items are inserted with ON CONFLICT DO NOTHING, so repeated planning,
 a restart or a second node cannot enqueue a reminder twice. The items enqueued for one
 recipient in one run become one message (a digest), rendered when it is enqueued, so a
-resend is the same bytes with the same Message-ID.
+resend of an unchanged digest is the same bytes with the same Message-ID. Just before it
+is sent, delivery brings it up to date (`notifications.digest`): what was done meanwhile
+is left out, the days left are counted again, and a digest with nothing left is
+withdrawn (failed, `WITHDRAWN`).
 
 A message goes `pending → sending → sent | failed`. A sender claims pending rows whose
 time has come by setting `claimed_by` and `lease_until` (and counting the attempt); a
@@ -49,6 +52,8 @@ MAX_ATTEMPTS = 30  # 1, 2, 4 … 32 min, then hourly: about a day of a relay ans
 GIVE_UP_AFTER = dt.timedelta(days=5)
 PENDING, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)
 LOST = "lost"  # not a status: what `record` says when the row is no longer the caller's
+# A failed message's last_error begins so when it was not sent because nothing in it waited any more.
+WITHDRAWN = "withdrawn before sending: "
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class Claimed:
     items: int
     letter: Letter
     created_at: dt.datetime  # aware: when the message was enqueued
+    recipient: str = ""  # username
+    locale: str = ""
 
 
 def key(due: Due) -> tuple:
@@ -174,8 +181,8 @@ def claim(db: Database, worker: str, limit: int, lease: dt.timedelta = LEASE,
         for row in rows:
             row.status, row.claimed_by, row.lease_until = SENDING, worker, now + lease
             row.attempts += 1
-        return [Claimed(r.id, r.attempts, counts.get(r.id, 0), letter(r), r.created_at.replace(tzinfo=dt.UTC))
-                for r in rows]  # fmt: skip
+        return [Claimed(r.id, r.attempts, counts.get(r.id, 0), letter(r), r.created_at.replace(tzinfo=dt.UTC),
+                        r.recipient, r.locale) for r in rows]  # fmt: skip
 
 
 def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
@@ -186,6 +193,15 @@ def _item_counts(session: Session, ids: Iterable[int]) -> dict[int, int]:
         select(OutboxItem.outbox_id, func.count()).where(OutboxItem.outbox_id.in_(ids)).group_by(OutboxItem.outbox_id)
     )
     return dict(session.execute(stmt).all())
+
+
+def payloads(session: Session, ids: Iterable[int]) -> dict[int, list[dict]]:
+    """The items of each message, as `Due.payload()` dicts, in the order they were enqueued."""
+    found: dict[int, list[dict]] = {}
+    stmt = select(OutboxItem.outbox_id, OutboxItem.payload).where(OutboxItem.outbox_id.in_(list(ids)))
+    for outbox_id, payload in session.execute(stmt.order_by(OutboxItem.id)):
+        found.setdefault(outbox_id, []).append(payload)
+    return found
 
 
 def holds(db: Database, worker: str, claimed: Claimed) -> bool:
@@ -201,9 +217,25 @@ def holds(db: Database, worker: str, claimed: Claimed) -> bool:
     return held is not None
 
 
-def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None) -> str:
-    """Store the outcome of one attempt; returns the row's new status, or LOST if `worker` no longer holds it."""
-    values = {"claimed_by": None, "lease_until": None, **_outcome(claimed, failure, db.clock.now())}
+def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None, sent: Letter | None = None) -> str:
+    """Store the outcome of one attempt; returns the row's new status, or LOST if `worker` no longer holds it.
+
+    `sent`: the letter that went out, when it was brought up to date since it was stored; the row keeps it.
+    """
+    values = _outcome(claimed, failure, db.clock.now())
+    if failure is None and sent is not None:
+        values |= {"subject": sent.subject, "body_text": sent.text, "body_html": sent.html}
+    return _store(db, worker, claimed, values)
+
+
+def withdraw(db: Database, worker: str, claimed: Claimed, why: str) -> str:
+    """Fail a claimed message that is no longer worth sending, untried, saying why; LOST if `worker` lost it."""
+    return _store(db, worker, claimed, {"status": FAILED, "last_error": f"{WITHDRAWN}{why}",
+                                        "attempts": claimed.attempts - 1})  # fmt: skip
+
+
+def _store(db: Database, worker: str, claimed: Claimed, outcome: dict) -> str:
+    values = {"claimed_by": None, "lease_until": None, **outcome}
     with db.write() as session:
         # Only the holder of the claim records; a sender whose lease ran out lost the row,
         # and the outcome is the new holder's to record and to count.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from cycle.agenda import Agenda, Happened, Recipient, Work
@@ -97,6 +97,40 @@ def plan(agenda: Agenda, at: dt.datetime) -> list[Due]:
     return sorted(unique.values(), key=Due.sort_key)
 
 
+def standing(agenda: Agenda, at: dt.datetime, items: Iterable[dict]) -> list[dict]:
+    """The queued items (`Due.payload()` dicts) that still wait for their recipient at `at`, brought up to date.
+
+    An item stands while `plan` would remind the same person of the same work, of the same
+    kind, with the same deadline (a moved deadline starts a fresh series), whichever of its
+    slots has been reached by now; an event notice, while `plan` would still tell of its event.
+    What time changes is renewed: the days left, and the inputs an `opened` notice asks for.
+    """
+    now = {_standing_key(d.to.username, d.item_key, d.key_date.isoformat(), d.slot): d for d in _waiting(agenda, at)}
+    kept = []
+    for item in items:
+        due = now.get(_standing_key(item["to"], item["item_key"], item["key_date"], item["slot"]))
+        if due is not None:
+            kept.append(item | {"days": due.days, "inputs": list(due.inputs)})
+    return kept
+
+
+def _waiting(agenda: Agenda, at: dt.datetime) -> Iterator[Due]:
+    """`plan`'s items whatever the slots: everything that waits for somebody at `at`."""
+    for work in agenda.work:
+        if _responsible(work) is None:
+            continue
+        anytime = Slot("standing", work.deadline)  # only the key and the days of these are read
+        yield from _turn(agenda, work, at, anytime, "")
+        if work.is_input:
+            yield from _escalation(agenda, work, at, anytime, "")
+    yield from (due for event in agenda.events for due in _for_event(agenda, event, at))
+
+
+def _standing_key(to: str, item: str, key_date: str, slot: str) -> tuple:
+    """The outbox's key without a reminder's slot, which moves on while the work waits; an event's slot is its event."""
+    return (to, item, key_date, slot if slot.startswith("event-") else "")
+
+
 # --- slots -----------------------------------------------------------------------
 
 
@@ -155,21 +189,29 @@ def describe(slot: Slot, deadline: dt.date) -> str:
 
 
 def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
-    turn = _responsible(work)
-    if turn is None:
+    if _responsible(work) is None:
         return
-    role, unit, kind = turn
     rules = policy(work.reminders)
     day = reached_day(at, work.timezone)
     slot = latest_slot(work.deadline, rules, day)
     if slot is not None:
-        for person in _people(agenda, role, unit, but=work.submitted_by if kind == "decide" else None):
-            yield _due(agenda, work, at, person, kind, slot, describe(slot, work.deadline))
+        yield from _turn(agenda, work, at, slot, describe(slot, work.deadline))
     escalated = escalation_slot(work.deadline, rules, day) if work.is_input else None
     if escalated is not None:
         reason = f"{describe(escalated, work.deadline)}, still {work.state}: the stage's owners are told"
-        for person in _people(agenda, "owner", work.owner_unit):
-            yield _due(agenda, work, at, person, "escalation", escalated, reason)
+        yield from _escalation(agenda, work, at, escalated, reason)
+
+
+def _turn(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str) -> Iterator[Due]:
+    """The people whose turn it is to act on `work` (it must be waiting), reminded at `slot`."""
+    role, unit, kind = _responsible(work) or ("", "", "")
+    for person in _people(agenda, role, unit, but=work.submitted_by if kind == "decide" else None):
+        yield _due(agenda, work, at, person, kind, slot, reason)
+
+
+def _escalation(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str) -> Iterator[Due]:
+    for person in _people(agenda, "owner", work.owner_unit):
+        yield _due(agenda, work, at, person, "escalation", slot, reason)
 
 
 def _responsible(work: Work) -> tuple[str, str, str] | None:

@@ -7,7 +7,9 @@ functions that need them. Every use case is for admins (contract: `reminders …
 `send_reminders` returns counts: `enqueued` reminder items newly put in the outbox,
 `messages` messages delivered and `sent` the items they carried, `retrying` messages
 that will be tried again later, `failed` messages that failed for good; and, only when
-it happened, `taken_over`: messages whose lease ran out while this run held them, so
+it happened, `withdrawn`: messages not sent because nothing in them waited for their
+recipient any more by the time they could go (stored as failed, `outbox.WITHDRAWN`),
+`taken_over`: messages whose lease ran out while this run held them, so
 that another sender now owns (and counts) their outcome, and `relay_down`: why the relay
 could not be used (the messages wait for it, keeping their tries). `summary` words them
 for people.
@@ -75,6 +77,8 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
         "enqueued": enqueued.items, "sent": tally["items"], "failed": tally["failed"] + enqueued.refused,
         "retrying": tally["retrying"], "messages": tally["messages"],
     }  # fmt: skip
+    if tally["withdrawn"]:
+        counts["withdrawn"] = tally["withdrawn"]
     if tally["taken_over"]:
         counts["taken_over"] = tally["taken_over"]
     if tally.relay_down:
@@ -85,6 +89,8 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
 def summary(counts: Mapping[str, int | str]) -> str:
     """`send_reminders`' counts as one line for the log: the usual five, then anything unusual."""
     line = ", ".join(f"{k} {counts[k]}" for k in ("enqueued", "sent", "failed", "retrying", "messages"))
+    if counts.get("withdrawn"):
+        line += f", withdrawn {counts['withdrawn']}"
     if counts.get("taken_over"):
         line += f", taken over by another sender {counts['taken_over']}"
     if counts.get("relay_down"):

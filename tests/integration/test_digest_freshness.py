@@ -1,0 +1,166 @@
+"""A digest that waited for the relay says what is true when it goes out, not when it was enqueued.
+
+The relay is a closed port on loopback, then a real aiosmtpd server on the same port; the
+clock is moved by hand; meanwhile people act through `cycle.actions`.
+"""
+
+from __future__ import annotations
+
+import email.policy
+
+import pytest
+from sqlalchemy import select
+
+from cycle import actions
+from cycle.models import OutboxMessage
+from notifications import outbox, service
+from notifications.delivery import deliver
+from notifications.mail import compose
+from notifications.service import list_reminders, send_reminders
+from notifications.transport import SmtpTransport, sender_from
+from tests.integration.conftest import ADMIN, Sink, free_port, local, serving
+
+C, S, INPUT = "ange-2027", "omvarldsanalys", "verksamhetsanalys"  # the inputs are due Friday 2026-02-13
+LARS = "lars.engstrom@example.se"  # an approver of ks, which decides the inputs
+
+
+@pytest.fixture
+def submitted(wheel, clock):
+    """Friday a week before the deadline: bou and soc have handed in, for ks's approvers to decide."""
+    clock.set(local("2026-02-02T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-02-06T09:00"))
+    actions.submit_input(wheel, "sara", C, S, INPUT, "bou")
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    clock.set(local("2026-02-06T09:05"))
+    return wheel
+
+
+@pytest.fixture
+def relay():
+    """A port nobody listens on yet: `serving(Sink(port=relay.port))` brings the relay up."""
+    transport = SmtpTransport("127.0.0.1", free_port(), sender_from("Årshjulet <arshjul@ange.example>"), timeout=2)
+    yield transport
+    transport.close()
+
+
+def row_of(db, person: str) -> dict:
+    (row,) = [r for r in list_reminders(db, ADMIN) if r["to"] == person]
+    return row
+
+
+def test_a_digest_sent_after_an_outage_leaves_out_what_was_approved_and_counts_the_days_from_then(
+    submitted, clock, relay
+):
+    assert send_reminders(submitted, ADMIN, None, relay)["relay_down"]
+    enqueued = row_of(submitted, "lars")
+    assert (enqueued["items"], enqueued["subject"]) == (
+        2,
+        "Årshjulet: Nulägeskoll och omvärldsanalys: "
+        "Verksamhetens nulägeskoll och omvärldsanalys (7 dagar kvar) och 1 till",
+    )
+
+    clock.set(local("2026-02-09T10:00"))  # Monday: eva decides bou's analysis while the relay is still down
+    actions.approve_input(submitted, "eva", C, S, INPUT, "bou")
+    assert deliver(submitted, relay)["retrying"] > 0
+
+    clock.set(local("2026-02-10T09:05"))  # Tuesday: the relay is back, and answers 451 once
+    with serving(Sink(port=relay.port, script={LARS: ["451 4.3.0 Try again later"]})) as sink:
+        deliver(submitted, relay)
+        clock.advance(outbox.FIRST_RETRY)
+        deliver(submitted, relay)
+        relay.close()
+    (mail,) = [r for r in sink.received if r.to == LARS]
+    text = mail.text()
+    assert "En sak i årshjulet väntar på dig" in text
+    assert f"arshjul input approve {C} {S} {INPUT} --unit soc" in text
+    assert "--unit bou" not in text and "--unit bou" not in mail.html()
+    assert "13 februari 2026 (3 dagar kvar)" in text and "7 dagar kvar" not in text
+    assert (
+        str(mail.message["Subject"])
+        == "Årshjulet: Nulägeskoll och omvärldsanalys: Verksamhetens nulägeskoll och omvärldsanalys (3 dagar kvar)"
+    )
+    assert str(mail.message["Message-ID"]) == enqueued["message_id"]  # the same digest, re-rendered and retried
+    assert row_of(submitted, "lars")["subject"] == str(mail.message["Subject"])  # the outbox keeps what went out
+
+
+def test_an_overdue_digest_says_how_late_it_is_on_the_day_it_goes_out(submitted, clock, relay):
+    clock.set(local("2026-02-12T09:05"))  # one day before the deadline
+    send_reminders(submitted, ADMIN, None, relay)
+    clock.set(local("2026-02-16T09:05"))  # Monday after the deadline
+    with serving(Sink(port=relay.port)) as sink:
+        deliver(submitted, relay)
+        relay.close()
+    (mail,) = [r for r in sink.received if r.to == LARS]
+    assert "13 februari 2026 (3 dagar försenad)" in mail.text() and "dag kvar" not in mail.text()
+
+
+def test_a_digest_whose_every_item_was_done_meanwhile_is_withdrawn_not_sent(submitted, clock, relay):
+    send_reminders(submitted, ADMIN, None, relay)
+    clock.set(local("2026-02-09T10:00"))
+    actions.approve_input(submitted, "eva", C, S, INPUT, "bou")
+    actions.approve_input(submitted, "eva", C, S, INPUT, "soc")
+
+    clock.set(local("2026-02-10T09:05"))
+    with serving(Sink(port=relay.port)) as sink:
+        counts = send_reminders(submitted, ADMIN, None, relay)
+        relay.close()
+    assert not [r for r in sink.received if r.to in (LARS, "eva.holmgren@example.se")]
+    assert counts["withdrawn"] == 2 and counts["failed"] == 0  # lars's digest and eva's
+    assert "withdrawn 2" in service.summary(counts)
+    failed = {r["to"]: r for r in list_reminders(submitted, ADMIN, status="failed")}
+    assert set(failed) == {"lars", "eva"}
+    assert failed["lars"]["last_error"] == (
+        "withdrawn before sending: nothing in it waits for lars any more "
+        "(its 2 items were done meanwhile, or given a new deadline)"
+    )
+    assert failed["lars"]["attempts"] == 0  # never tried
+
+
+def test_a_summary_without_withdrawals_does_not_mention_them(submitted, smtp, smtp_sink):
+    counts = send_reminders(submitted, ADMIN, None, smtp)
+    assert "withdrawn" not in counts and "withdrawn" not in service.summary(counts)
+
+
+def test_a_digest_sent_at_once_is_byte_for_byte_what_was_rendered_when_it_was_enqueued(
+    submitted, clock, smtp, smtp_sink
+):
+    with submitted.write() as session:
+        outbox.enqueue(session, service.due_now(session, clock.now()), clock.now(), smtp.sender)
+    with submitted.read() as session:
+        rendered = {
+            row.email: compose(outbox.letter(row), smtp.sender).as_bytes(policy=email.policy.SMTP)
+            for row in session.execute(select(OutboxMessage)).scalars()
+        }
+    assert deliver(submitted, smtp)["messages"] == len(rendered)
+    received = {r.to: r.raw for r in smtp_sink.take()}
+    assert received.keys() == rendered.keys()
+    for to, raw in received.items():
+        assert wire(raw) == wire(rendered[to]), to
+
+
+def wire(raw: bytes) -> bytes:
+    """The message as sent, but for its MIME boundary, which is drawn at random each time a message is built."""
+    boundary = email.message_from_bytes(raw, policy=email.policy.SMTP).get_boundary().encode()
+    return raw.replace(boundary, b"BOUNDARY").replace(b"\r\n", b"\n")
+
+
+def test_a_return_notice_goes_out_only_while_the_input_is_still_returned(wheel, clock, relay):
+    clock.set(local("2026-02-09T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    for person, unit in (("sara", "bou"), ("johanna", "soc")):
+        actions.submit_input(wheel, person, C, S, INPUT, unit)
+        actions.return_input(wheel, "lars", C, S, INPUT, unit, comment="Siffrorna saknas.")
+    send_reminders(wheel, ADMIN, None, relay)
+    clock.set(local("2026-02-11T10:00"))  # johanna hands in again while the relay is down; sara does not
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+
+    clock.set(local("2026-02-13T18:00"))  # the return is older than what planning reads of the log now
+    with serving(Sink(port=relay.port)) as sink:
+        deliver(wheel, relay)
+        relay.close()
+    by_person = {r.to.split(".")[0]: r for r in sink.received}
+    assert "johanna" not in by_person
+    assert "returnerades 9 februari 2026 av lars" in by_person["sara"].text()
+    assert "13 februari 2026 (sista dagen idag)" in by_person["sara"].text()
+    assert row_of(wheel, "johanna")["last_error"].startswith(outbox.WITHDRAWN)
