@@ -39,7 +39,8 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     `taken_over`.
 
     Each message is brought up to date just before it is sent (`digest`): `items` counts what
-    went out; a message with nothing left that waits is withdrawn (stored as failed, saying so).
+    went out; a message with nothing left that waits, or only what a newer message to the same
+    person carries, is withdrawn (stored as failed, saying so).
 
     A claim holds its rows for `lease`; a sender that dies leaves them to others after that.
     A row whose lease ran out before it was sent, or before its outcome was recorded here, is

@@ -9,6 +9,12 @@ what): items that no longer wait for the recipient are left out, the rest are re
 again, with the days counted from now, through the same templates. A digest with nothing
 left is withdrawn instead of sent.
 
+A message that waited out a slot of one of its reminders meets a newer message to the same
+person carrying that reminder's later slot (`planner.series`): planning enqueued it while
+this one waited. The reminder is left out of the older message, whichever of the two is sent
+first, so it reaches the person once, saying why now as of the later slot. A message still
+queued or already sent counts as newer; a failed one does not.
+
 An unchanged digest (one sent soon after it was enqueued) goes out as the bytes stored. A
 re-rendered one keeps its Message-ID, which names the digest (a relay or another node may
 have seen it), and is dated when it was rendered, the moment its days are counted from.
@@ -31,13 +37,14 @@ from notifications.mail import Letter
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The agenda at `at`, and the queued items of the messages it was read for."""
+    """The agenda at `at`, the queued items of the messages it was read for, and what newer messages carry."""
 
     at: dt.datetime
     since: dt.datetime  # notices read from here on
     stages: frozenset[tuple[str, str]]
     agenda: agenda.Agenda
     items: dict[int, list[dict]]  # outbox id -> its items' payloads
+    newer: dict[int, frozenset[tuple]] = dataclasses.field(default_factory=dict)  # outbox id -> series superseding
 
     def covers(self, since: dt.datetime, stages: frozenset[tuple[str, str]]) -> bool:
         return self.since <= since and stages <= self.stages
@@ -57,14 +64,15 @@ def read(db: Database, batch: list[outbox.Claimed], last: Snapshot | None = None
     """The agenda and queued items for `batch`; `last`'s agenda again if it covers what the batch needs."""
     with db.read() as session:
         items = outbox.payloads(session, [c.id for c in batch])
+        newer = {i: frozenset(map(planner.series, later)) for i, later in outbox.later(session, batch).items()}
         now = last.at if last is not None else db.clock.now()
         since, stages = _notices_since(items, now), _stages(items)
         if last is not None and last.covers(since, stages):
-            return dataclasses.replace(last, items=items)
+            return dataclasses.replace(last, items=items, newer=newer)
         if last is not None:  # read once more, for what both need, so later batches may share it
             now, since, stages = db.clock.now(), min(since, last.since), stages | last.stages
         found = agenda.read(session, since=since, until=now, stages=stages)
-    return Snapshot(now, since, stages, found, items)
+    return Snapshot(now, since, stages, found, items, newer)
 
 
 def revise(claimed: outbox.Claimed, snapshot: Snapshot) -> Revised:
@@ -74,9 +82,11 @@ def revise(claimed: outbox.Claimed, snapshot: Snapshot) -> Revised:
     queued = snapshot.items.get(claimed.id, [])
     if not queued:  # nothing to judge it by: sent as it was stored
         return Revised(claimed.letter, claimed.items)
-    kept = planner.standing(snapshot.agenda, snapshot.at, queued)
+    newer = snapshot.newer.get(claimed.id, frozenset())
+    own = [item for item in queued if planner.series(item) not in newer]
+    kept = planner.standing(snapshot.agenda, snapshot.at, own)
     if not kept:
-        return Revised(None, 0, why=_nothing_left(claimed, len(queued)))
+        return Revised(None, 0, why=_nothing_left(claimed, len(queued), len(queued) - len(own)))
     if kept == queued:
         return Revised(claimed.letter, len(kept))
     recipient = {"username": claimed.recipient, "name": claimed.letter.to_name, "locale": claimed.locale}
@@ -86,9 +96,16 @@ def revise(claimed: outbox.Claimed, snapshot: Snapshot) -> Revised:
     return Revised(letter, len(kept), changed=True)
 
 
-def _nothing_left(claimed: outbox.Claimed, queued: int) -> str:
-    items = "its item was" if queued == 1 else f"its {queued} items were"
-    return f"nothing in it waits for {claimed.recipient} any more ({items} done meanwhile, or given a new deadline)"
+def _nothing_left(claimed: outbox.Claimed, queued: int, superseded: int) -> str:
+    done = queued - superseded
+    if not superseded:
+        items = "its item was" if done == 1 else f"its {done} items were"
+        return f"nothing in it waits for {claimed.recipient} any more ({items} done meanwhile, or given a new deadline)"
+    why = f"superseded by a newer reminder to {claimed.recipient}"
+    if not done:
+        return why
+    others = "its other item was" if done == 1 else f"its other {done} items were"
+    return f"{why} ({others} done meanwhile, or given a new deadline)"
 
 
 def _notices_since(items: dict[int, list[dict]], now: dt.datetime) -> dt.datetime:

@@ -6,8 +6,9 @@ a restart or a second node cannot enqueue a reminder twice. The items enqueued f
 recipient in one run become one message (a digest), rendered when it is enqueued, so a
 resend of an unchanged digest is the same bytes with the same Message-ID. Just before it
 is sent, delivery brings it up to date (`notifications.digest`): what was done meanwhile
-is left out, the days left are counted again, and a digest with nothing left is
-withdrawn (failed, `WITHDRAWN`).
+is left out, and so is what a newer message to the same person carries (a later slot
+of the same reminder, enqueued while this one waited for the relay); the days left are
+counted again, and a digest with nothing left is withdrawn (failed, `WITHDRAWN`).
 
 A message goes `pending → sending → sent | failed`. A sender claims pending rows whose
 time has come by setting `claimed_by` and `lease_until` (and counting the attempt); a
@@ -52,7 +53,8 @@ MAX_ATTEMPTS = 30  # 1, 2, 4 … 32 min, then hourly: about a day of a relay ans
 GIVE_UP_AFTER = dt.timedelta(days=5)
 PENDING, SENDING, SENT, FAILED = (s.value for s in OutboxStatus)
 LOST = "lost"  # not a status: what `record` says when the row is no longer the caller's
-# A failed message's last_error begins so when it was not sent because nothing in it waited any more.
+# A failed message's last_error begins so when it was not sent because nothing in it waited any more,
+# or a newer message carries all that still waits.
 WITHDRAWN = "withdrawn before sending: "
 
 
@@ -201,6 +203,33 @@ def payloads(session: Session, ids: Iterable[int]) -> dict[int, list[dict]]:
     stmt = select(OutboxItem.outbox_id, OutboxItem.payload).where(OutboxItem.outbox_id.in_(list(ids)))
     for outbox_id, payload in session.execute(stmt.order_by(OutboxItem.id)):
         found.setdefault(outbox_id, []).append(payload)
+    return found
+
+
+def later(session: Session, batch: list[Claimed]) -> dict[int, list[dict]]:
+    """For each claimed message, the items of the messages to its recipient enqueued after it, queued or sent.
+
+    Each item as `{"to", "item_key", "slot", "key_date"}`, what names it in the UNIQUE key. One query for
+    the batch: the items of its recipients' messages enqueued since the oldest of it, not failed.
+    """
+    if not batch:
+        return {}
+    stmt = (
+        select(OutboxItem.recipient, OutboxItem.item_key, OutboxItem.slot, OutboxItem.deadline,
+               OutboxMessage.created_at, OutboxMessage.id)
+        .join(OutboxMessage, OutboxMessage.id == OutboxItem.outbox_id)
+        .where(OutboxMessage.recipient.in_({c.recipient for c in batch}),
+               OutboxMessage.created_at >= min(_naive(c.created_at) for c in batch),
+               OutboxMessage.status.in_((PENDING, SENDING, SENT)))
+    )  # fmt: skip
+    by_person: dict[str, list[tuple]] = {}
+    for to, item_key, slot, deadline, created_at, outbox_id in session.execute(stmt):
+        item = {"to": to, "item_key": item_key, "slot": slot, "key_date": deadline.isoformat()}
+        by_person.setdefault(to, []).append(((created_at, outbox_id), item))
+    found: dict[int, list[dict]] = {}
+    for claimed in batch:
+        mine = (_naive(claimed.created_at), claimed.id)
+        found[claimed.id] = [item for order, item in by_person.get(claimed.recipient, ()) if order > mine]
     return found
 
 

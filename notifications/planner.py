@@ -108,7 +108,7 @@ def standing(agenda: Agenda, at: dt.datetime, items: Iterable[dict]) -> list[dic
     now = {_standing_key(d.to.username, d.item_key, d.key_date.isoformat(), d.slot): d for d in _waiting(agenda, at)}
     kept = []
     for item in items:
-        due = now.get(_standing_key(item["to"], item["item_key"], item["key_date"], item["slot"]))
+        due = now.get(series(item))
         if due is not None:
             kept.append(item | {"days": due.days, "inputs": list(due.inputs)})
     return kept
@@ -124,6 +124,12 @@ def _waiting(agenda: Agenda, at: dt.datetime) -> Iterator[Due]:
         if work.is_input:
             yield from _escalation(agenda, work, at, anytime, "")
     yield from (due for event in agenda.events for due in _for_event(agenda, event, at))
+
+
+def series(item: dict) -> tuple:
+    """What a queued item (a `Due.payload()`, or just its to, item_key, key_date and slot) reminds of, whatever
+    its slot: two items of one series are the same reminder, the later slot superseding the earlier."""
+    return _standing_key(item["to"], item["item_key"], item["key_date"], item["slot"])
 
 
 def _standing_key(to: str, item: str, key_date: str, slot: str) -> tuple:

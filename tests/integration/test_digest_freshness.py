@@ -164,3 +164,92 @@ def test_a_return_notice_goes_out_only_while_the_input_is_still_returned(wheel, 
     assert "returnerades 9 februari 2026 av lars" in by_person["sara"].text()
     assert "13 februari 2026 (sista dagen idag)" in by_person["sara"].text()
     assert row_of(wheel, "johanna")["last_error"].startswith(outbox.WITHDRAWN)
+
+
+SARA = "sara.lund@example.se"  # a contributor of bou
+BEFORE_1, ON_DEADLINE = "1 dag före tidsgränsen 13 februari 2026", "tidsgränsen är 13 februari 2026"
+
+
+@pytest.fixture
+def opened(wheel, clock):
+    clock.set(local("2026-02-02T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    return wheel
+
+
+def rows_of(db, person: str) -> list[dict]:
+    return [r for r in list_reminders(db, ADMIN) if r["to"] == person]
+
+
+def test_a_reminder_whose_later_slot_was_enqueued_during_the_outage_goes_out_once_as_the_later_slot(
+    opened, clock, relay
+):
+    clock.set(local("2026-02-12T09:05"))  # the day before the deadline, and the relay is down
+    assert send_reminders(opened, ADMIN, None, relay)["relay_down"]
+    clock.set(local("2026-02-13T09:05"))  # the deadline: still down, and the deadline's reminder is enqueued too
+    assert send_reminders(opened, ADMIN, None, relay)["relay_down"]
+    older, newer = rows_of(opened, "sara")
+    assert older["created_at"] < newer["created_at"] and older["items"] == newer["items"] == 1
+
+    clock.set(local("2026-02-13T10:30"))  # the relay is back, and both have waited long enough to be tried
+    with serving(Sink(port=relay.port)) as sink:
+        deliver(opened, relay)
+        relay.close()
+    (mail,) = [r for r in sink.received if r.to == SARA]
+    assert f"arshjul input submit {C} {S} {INPUT} --unit bou" in mail.text()
+    assert f"Varför nu:  {ON_DEADLINE}" in mail.text() and BEFORE_1 not in mail.text()
+    assert str(mail.message["Message-ID"]) == newer["message_id"]
+    listed = {r["id"]: r for r in rows_of(opened, "sara")}
+    assert listed[newer["id"]]["status"] == "sent"
+    assert listed[older["id"]]["status"] == "failed" and listed[older["id"]]["attempts"] == 0
+    assert listed[older["id"]]["last_error"] == "withdrawn before sending: superseded by a newer reminder to sara"
+
+
+def test_an_older_reminder_is_withdrawn_even_when_the_newer_one_went_out_first(opened, clock, relay):
+    clock.set(local("2026-02-12T09:05"))
+    send_reminders(opened, ADMIN, None, relay)
+    clock.set(local("2026-02-13T09:00"))  # tried once more in vain: now it waits an hour, till 10:00
+    deliver(opened, relay)
+    clock.set(local("2026-02-13T09:05"))
+    send_reminders(opened, ADMIN, None, relay)
+    older, newer = rows_of(opened, "sara")
+
+    with serving(Sink(port=relay.port)) as sink:
+        clock.set(local("2026-02-13T09:30"))  # the relay is back: the newer one's time has come, not the older's
+        deliver(opened, relay)
+        assert {r["id"]: r["status"] for r in rows_of(opened, "sara")} == {older["id"]: "pending", newer["id"]: "sent"}
+        clock.set(local("2026-02-13T10:00"))
+        assert deliver(opened, relay)["withdrawn"] >= 1
+        relay.close()
+    (mail,) = [r for r in sink.received if r.to == SARA]
+    assert ON_DEADLINE in mail.text()
+    assert rows_of(opened, "sara")[0]["last_error"] == (
+        "withdrawn before sending: superseded by a newer reminder to sara"
+    )
+
+
+def test_an_older_digest_goes_out_with_what_no_newer_reminder_carries(opened, clock, relay):
+    clock.set(local("2026-02-10T09:00"))
+    actions.submit_input(opened, "sara", C, S, INPUT, "bou")
+    clock.set(local("2026-02-12T08:00"))
+    actions.return_input(opened, "lars", C, S, INPUT, "bou", comment="Siffrorna saknas.")
+    clock.set(local("2026-02-12T09:05"))  # sara is told of the return, and reminded to submit again
+    send_reminders(opened, ADMIN, None, relay)
+    clock.set(local("2026-02-13T09:05"))  # the deadline's reminder to submit is enqueued on its own
+    send_reminders(opened, ADMIN, None, relay)
+    older, newer = rows_of(opened, "sara")
+    assert (older["items"], newer["items"]) == (2, 1)
+
+    clock.set(local("2026-02-13T10:30"))  # the relay is back, and both have waited long enough to be tried
+    with serving(Sink(port=relay.port)) as sink:
+        deliver(opened, relay)
+        relay.close()
+    by_id = {str(r.message["Message-ID"]): r for r in sink.received if r.to == SARA}
+    assert by_id.keys() == {older["message_id"], newer["message_id"]}
+    told = by_id[older["message_id"]].text()
+    assert "En sak i årshjulet väntar på dig" in told
+    assert "returnerades 12 februari 2026 av lars" in told and "Siffrorna saknas." in told
+    assert "Varför nu:  1 dag" not in told and ON_DEADLINE not in told
+    reminded = by_id[newer["message_id"]].text()
+    assert f"Varför nu:  {ON_DEADLINE}" in reminded and "returnerades" not in reminded
+    assert [r["status"] for r in rows_of(opened, "sara")] == ["sent", "sent"]
