@@ -22,7 +22,7 @@ from cycle import log
 from cycle.audit import verify
 from cycle.clock import FixedClock
 from cycle.cycles import start_cycle
-from cycle.database import make_engine
+from cycle.database import Database
 from cycle.models import InputItem, LogHead, Stage
 
 UNITS, STAGES, INPUTS, ROUNDS = 20, 10, 10, 5
@@ -258,29 +258,24 @@ def _read_and_hash_in_two(db, count: int) -> None:
 
 def _read_and_hash_range(task: tuple[str, int, int]) -> int:
     url, first, end = task
-    engine = make_engine(url)
-    mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+    db = Database(url)
+    mark = "?" if db.engine.dialect.paramstyle == "qmark" else "%s"
     sql = f"SELECT body, hash FROM bench_canonical WHERE seq >= {mark} AND seq < {mark} ORDER BY seq"
-    sha256, n = hashlib.sha256, 0
-    with engine.connect() as conn:
-        cursor = conn.connection.driver_connection.cursor()
-        cursor.execute(sql, (first, end))
-        while rows := cursor.fetchmany(5000):
-            for row in rows:
-                sha256(bytes(row[0])).hexdigest()
-                n += 1
-        cursor.close()
-    engine.dispose()
-    return n
+    try:
+        return _read_and_hash(db, sql, None, hashlib.sha256, (first, end))
+    finally:
+        db.dispose()
 
 
-def _read_and_hash(db, sql: str, blobs: list[bytes] | None, sha256) -> None:
+def _read_and_hash(db, sql: str, blobs: list[bytes] | None, sha256, params: tuple = ()) -> int:
+    """Read the rows of `sql` in order; hash each row's first column, or the entry's precomputed `blobs`."""
     with db.engine.connect() as conn:
         cursor = conn.connection.driver_connection.cursor()
-        cursor.execute(sql)
+        cursor.execute(sql, params)
         n = 0
         while rows := cursor.fetchmany(5000):
             for row in rows:
                 sha256(bytes(row[0]) if blobs is None else blobs[n]).hexdigest()
                 n += 1
         cursor.close()
+    return n

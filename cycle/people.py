@@ -5,15 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, exists, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from cycle.errors import MissingRole, UnknownPerson
 from cycle.models import Person, RoleGrant
 from cycle.prepared import Prepared
-
-# Built once: every use case runs it, and a reused statement skips building and cache-keying.
-_PERSON = select(Person).where(Person.username == bindparam("username")).options(joinedload(Person.grants))
-
 
 _GRANTS = Prepared(
     select(Person.username, RoleGrant.role, RoleGrant.unit_key)
@@ -36,41 +32,34 @@ class Actor:
     grants: tuple[Grant, ...]
 
 
-def person(session: Session, username: str) -> Person:
-    """The registered person with their grants, in one query."""
-    found = session.execute(_PERSON, {"username": username}).unique().scalar_one_or_none()
-    if found is None:
-        raise _unknown(username)
-    return found
+def person(session: Session, username: str) -> Actor:
+    """The registered person with their grants, in the session's transaction."""
+    return acting(session.connection(), username)
 
 
 def acting(connection: Connection, username: str) -> Actor:
-    """The registered person as an `Actor`, in one statement on the connection."""
+    """The registered person with their grants, in one statement on the connection."""
     rows = _GRANTS.rows(connection, username=username)
     if not rows:
-        raise _unknown(username)
+        raise UnknownPerson(
+            f"unknown person '{username}': not in the organisation",
+            "act as a registered person with --as or ARSHJUL_USER",
+        )
     return Actor(username, tuple(Grant(role, unit) for _, role, unit in rows if role is not None))
 
 
-def _unknown(username: str) -> UnknownPerson:
-    return UnknownPerson(
-        f"unknown person '{username}': not in the organisation",
-        "act as a registered person with --as or ARSHJUL_USER",
-    )
-
-
-def holds(actor: Person | Actor, role: str, unit: str | None = None) -> bool:
+def holds(actor: Actor, role: str, unit: str | None = None) -> bool:
     return any(g.role == role and g.unit_key == (unit or "") for g in actor.grants)
 
 
-def require(actor: Person | Actor, role: str, unit: str | None = None, doing: str = "do this") -> None:
+def require(actor: Actor, role: str, unit: str | None = None, doing: str = "do this") -> None:
     if holds(actor, role, unit):
         return
     scope = f" of unit '{unit}'" if unit else ""
     raise MissingRole(f"{actor.username} may not {doing}: it needs the role {role}{scope}")
 
 
-def require_any_global(actor: Person | Actor, roles: tuple[str, ...], doing: str) -> None:
+def require_any_global(actor: Actor, roles: tuple[str, ...], doing: str) -> None:
     if any(holds(actor, role) for role in roles):
         return
     raise MissingRole(f"{actor.username} may not {doing}: it needs the role {' or '.join(roles)}")

@@ -38,23 +38,18 @@ class Prepared:
         self._compiled: dict[tuple[str, str], _Compiled] = {}
 
     def rows(self, connection: Connection, **params) -> list[tuple]:
-        cursor = self._run(connection, params)
-        try:
-            return cursor.fetchall()
-        finally:
-            cursor.close()
+        return self._taken(connection, params, lambda cursor: cursor.fetchall())
 
     def first(self, connection: Connection, **params) -> tuple | None:
-        cursor = self._run(connection, params)
-        try:
-            return cursor.fetchone()
-        finally:
-            cursor.close()
+        return self._taken(connection, params, lambda cursor: cursor.fetchone())
 
     def rowcount(self, connection: Connection, **params) -> int:
+        return self._taken(connection, params, lambda cursor: cursor.rowcount)
+
+    def _taken(self, connection: Connection, params: dict, take: Callable[[Any], Any]):
         cursor = self._run(connection, params)
         try:
-            return cursor.rowcount
+            return take(cursor)
         finally:
             cursor.close()
 
