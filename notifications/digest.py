@@ -6,8 +6,9 @@ is retried for about a day, and one that cannot be reached is waited for up to
 and its "days left" have run on. So each claimed message is checked against the agenda as
 it is at the send moment (`planner.standing`, the planner's own rules of who waits for
 what): items that no longer wait for the recipient are left out, the rest are rendered
-again, with the days counted from now, through the same templates. A digest with nothing
-left is withdrawn instead of sent.
+again, with the days counted from now, through the same templates; a reminder that goes out
+after its slot's day says so in its "why now" (`render.late`). A digest with nothing left is
+withdrawn instead of sent.
 
 A message that waited out a slot of one of its reminders meets a newer message to the same
 person carrying that reminder's later slot (`planner.series`): planning enqueued it while

@@ -13,7 +13,8 @@ The context every digest template gets:
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
   comment, inputs, item_key, to`;
 - `count`: the number of items.
-The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`.
+The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`;
+the test `item is late` tells a reminder going out after its slot's day (see `late`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def long_date(value: str | dt.date, locale: str = DEFAULT_LOCALE) -> str:
     return f"{day.day} {MONTHS[language(locale)][day.month - 1]} {day.year}"
 
 
+def late(item: dict) -> bool:
+    """Whether a reminder goes out after its slot's day, so "why now" cannot name the slot as today's.
+
+    A slot's day leaves a known number of days to the deadline (`before-7`: 7, `deadline`: 0,
+    `overdue-3`: -3); an item counted fewer (a digest held up by the relay, brought up to
+    date when it finally goes out) is late. Event notices have no such day and never are.
+    """
+    planned = {"before": item["slot_days"], "deadline": 0, "overdue": -item["slot_days"]}.get(item["slot_kind"])
+    return planned is not None and item["days"] < planned
+
+
 def language(locale: str | None) -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
@@ -63,6 +75,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["longdate"] = long_date
+    env.tests["late"] = late
     return env
 
 

@@ -84,6 +84,37 @@ def test_a_digest_sent_after_an_outage_leaves_out_what_was_approved_and_counts_t
     assert row_of(submitted, "lars")["subject"] == str(mail.message["Subject"])  # the outbox keeps what went out
 
 
+JAMES = "james.whitfield@example.se"  # the contributor of sbf, who reads English
+
+
+def test_a_delayed_digest_says_its_reminder_was_planned_for_an_earlier_slot_not_that_the_slot_is_now(
+    submitted, clock, relay
+):
+    assert send_reminders(submitted, ADMIN, None, relay)["relay_down"]  # Friday, 7 days before the deadline
+    enqueued = {r["to"]: r for r in list_reminders(submitted, ADMIN)}
+
+    clock.set(local("2026-02-10T09:05"))  # Tuesday: the relay is back, 3 days before the deadline
+    with serving(Sink(port=relay.port)) as sink:
+        deliver(submitted, relay)
+        relay.close()
+    by_to = {r.to: r for r in sink.received}
+
+    lars = by_to[LARS]
+    assert "13 februari 2026 (3 dagar kvar)" in lars.text()
+    late = "planerad till 7 dagar före tidsgränsen 13 februari 2026, men skickas först nu"
+    assert lars.text().count(f"Varför nu:  {late}") == 2  # both of his items
+    assert "Varför nu:  7 dagar före" not in lars.text()
+    assert lars.html().count(f'<th align="left">Varför nu</th><td>{late}</td>') == 2
+    assert str(lars.message["Message-ID"]) == enqueued["lars"]["message_id"]
+
+    james = by_to[JAMES]
+    assert "13 February 2026 (3 days left)" in james.text()
+    late = "planned for 7 days before the deadline 13 February 2026, but only sent now"
+    assert f"Why now:    {late}" in james.text() and "Why now:    7 days before" not in james.text()
+    assert f'<th align="left">Why now</th><td>{late}</td>' in james.html()
+    assert str(james.message["Message-ID"]) == enqueued["james"]["message_id"]
+
+
 def test_an_overdue_digest_says_how_late_it_is_on_the_day_it_goes_out(submitted, clock, relay):
     clock.set(local("2026-02-12T09:05"))  # one day before the deadline
     send_reminders(submitted, ADMIN, None, relay)

@@ -15,7 +15,7 @@ from markupsafe import escape
 
 from notifications.errors import UnsafeHeader
 from notifications.mail import Letter, compose, display_name
-from notifications.render import TEMPLATES, long_date, render
+from notifications.render import TEMPLATES, late, long_date, render
 
 SENDER = Address("Årshjulet", addr_spec="arshjul@ange.example")
 KINDS = ("submit", "decide", "finish", "escalation", "opened", "returned")
@@ -55,11 +55,11 @@ def test_every_template_renders_every_kind_with_its_documented_context(locale):
 
 
 def test_swedish_readers_get_swedish_dates_and_words():
-    done = render(person("sv"), [payload("submit", days=-4, slot="overdue-3", slot_kind="overdue", slot_days=3)])
+    done = render(person("sv"), [payload("submit", days=-3, slot="overdue-3", slot_kind="overdue", slot_days=3)])
     assert done.subject == (
-        "Årshjulet: Tertialrapport per 30 april: Ekonomiskt utfall och helårsprognos (4 dagar försenad)"
+        "Årshjulet: Tertialrapport per 30 april: Ekonomiskt utfall och helårsprognos (3 dagar försenad)"
     )
-    assert "Tidsgräns:  10 maj 2027 (4 dagar försenad)" in done.text
+    assert "Tidsgräns:  10 maj 2027 (3 dagar försenad)" in done.text
     assert "Varför nu:  3 dagar efter tidsgränsen 10 maj 2027" in done.text
     assert "Att göra:   lämna in underlaget för Socialtjänst" in done.text
 
@@ -68,6 +68,55 @@ def test_english_readers_get_english():
     done = render(person("en"), [payload("decide", days=0, slot="deadline", slot_kind="deadline")])
     assert done.subject.endswith("(due today)")
     assert "Deadline:   10 May 2027 (due today)" in done.text and "approve or return" in done.text
+
+
+SLOT_PHRASES = [  # slot, days left on its day, Swedish and English "why now" on that day
+    ("before-7", 7, "7 dagar före tidsgränsen 10 maj 2027", "7 days before the deadline 10 May 2027"),
+    ("before-1", 1, "1 dag före tidsgränsen 10 maj 2027", "1 day before the deadline 10 May 2027"),
+    ("deadline", 0, "tidsgränsen är 10 maj 2027", "the deadline is 10 May 2027"),
+    ("overdue-3", -3, "3 dagar efter tidsgränsen 10 maj 2027", "3 days after the deadline 10 May 2027"),
+]
+LATE_PHRASES = {  # the same slots, when the reminder goes out on a later day
+    "before-7": ("planerad till 7 dagar före tidsgränsen 10 maj 2027, men skickas först nu",
+                 "planned for 7 days before the deadline 10 May 2027, but only sent now"),
+    "before-1": ("planerad till 1 dag före tidsgränsen 10 maj 2027, men skickas först nu",
+                 "planned for 1 day before the deadline 10 May 2027, but only sent now"),
+    "deadline": ("planerad till tidsgränsen 10 maj 2027, men skickas först nu",
+                 "planned for the deadline 10 May 2027, but only sent now"),
+    "overdue-3": ("planerad till 3 dagar efter tidsgränsen 10 maj 2027, men skickas först nu",
+                  "planned for 3 days after the deadline 10 May 2027, but only sent now"),
+}  # fmt: skip
+
+
+def slotted(slot: str, days: int, kind: str = "submit") -> dict:
+    slot_kind, _, number = slot.partition("-")
+    return payload(kind, slot=slot, slot_kind=slot_kind, slot_days=int(number or 0), days=days)
+
+
+@pytest.mark.parametrize("slot, days, sv, en", SLOT_PHRASES)
+def test_a_reminder_sent_on_its_slots_day_says_the_slot_is_why(slot, days, sv, en):
+    assert not late(slotted(slot, days))
+    assert f"Varför nu:  {sv}\n" in render(person("sv"), [slotted(slot, days)]).text
+    assert f"Why now:    {en}\n" in render(person("en"), [slotted(slot, days)]).text
+
+
+@pytest.mark.parametrize("slot, days, sv, en", SLOT_PHRASES)
+@pytest.mark.parametrize("later", [1, 4])
+def test_a_reminder_sent_after_its_slots_day_says_it_was_planned_for_the_slot(slot, days, sv, en, later):
+    item = slotted(slot, days - later)  # e.g. held up by the relay, and its days counted again when it went out
+    assert late(item)
+    late_sv, late_en = LATE_PHRASES[slot]
+    swedish, english = render(person("sv"), [item]), render(person("en"), [item])
+    assert f"Varför nu:  {late_sv}\n" in swedish.text
+    assert f'<th align="left">Varför nu</th><td>{late_sv}</td>' in swedish.html
+    assert f"Why now:    {late_en}\n" in english.text
+    assert f'<th align="left">Why now</th><td>{late_en}</td>' in english.html
+
+
+@pytest.mark.parametrize("kind", ["opened", "returned"])
+def test_an_event_notice_is_never_late_whenever_it_goes_out(kind):
+    assert not late(payload(kind, days=-30))
+    assert "skickas först nu" not in render(person("sv"), [payload(kind, days=-30)]).text
 
 
 def test_an_unknown_locale_falls_back_to_swedish():
