@@ -16,24 +16,25 @@ Three checks, each catching what the others cannot:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-from collections.abc import Iterator
+import os
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cycle import log, people
+from cycle import log, people, segment
 from cycle.cycles import fingerprint
 from cycle.database import Database
 from cycle.errors import BadInput
-from cycle.models import Cycle, InputItem, InputState, Stage, StageState
+from cycle.models import Cycle, InputItem, InputState, LogEntry, Stage, StageState
+from cycle.segment import GAP, LINK, Finding, Segment
 
 AUDIT_ROLES = ("auditor", "admin")
-STATE_EVENTS = frozenset({"open", "submit", "approve", "return", "close"})
 MISSING, PENDING = InputState.MISSING.value, StageState.PENDING.value
-BATCH = 5000
+# Below this many entries, starting worker processes costs more than it saves.
+PARALLEL_FROM = 300_000
+PER_WORKER = 150_000
 
 
 @dataclass
@@ -52,12 +53,15 @@ class Verdict:
 
 @dataclass
 class _Replay:
-    """What the log says each row should look like now."""
+    """What the log says each row should look like now.
 
-    states: dict = field(default_factory=dict)  # (cycle, stage, input, unit) -> state
+    `states` and `deadlines` hold, per row key (cycle, stage, input, unit), what the
+    row was before its first change, that change's seq, and what it was after its last.
+    """
+
+    states: dict = field(default_factory=dict)
+    deadlines: dict = field(default_factory=dict)
     changes: dict = field(default_factory=dict)  # same key -> number of changes
-    first_deadline: dict = field(default_factory=dict)
-    last_deadline: dict = field(default_factory=dict)
     starts: dict = field(default_factory=dict)  # cycle -> (seq, fingerprint)
 
 
@@ -67,17 +71,17 @@ class _Broken(Exception):
         self.seq, self.reason = seq, reason
 
 
-def verify(db: Database, actor: str, checkpoint: dict | None = None) -> Verdict:
+def verify(db: Database, actor: str, checkpoint: dict | None = None, workers: int | None = None) -> Verdict:
+    """Verify the log; `workers` processes share a large log (by default one a core)."""
     with db.read() as session:
         people.require_any_global(people.person(session, actor), AUDIT_ROLES, "verify the log")
-        return verify_session(session, checkpoint)
+        return verify_session(session, checkpoint, workers)
 
 
-def verify_session(session: Session, checkpoint: dict | None = None) -> Verdict:
-    replay = _Replay()
+def verify_session(session: Session, checkpoint: dict | None = None, workers: int | None = None) -> Verdict:
     count, head_hash = 0, log.GENESIS_HASH
     try:
-        count, head_hash = _check_chain(session, replay, checkpoint)
+        count, head_hash, replay = _check_chain(session, checkpoint, workers)
         _check_head(session, count, head_hash)
         _check_rows(session, replay)
     except _Broken as broken:
@@ -104,64 +108,70 @@ def parse_checkpoint(text: str, source: str) -> dict:
 # --- the chain -------------------------------------------------------------------
 
 
-def _check_chain(session: Session, replay: _Replay, checkpoint: dict | None) -> tuple[int, str]:
-    """Recompute every hash in order; the hot loop of `audit verify`, kept free of per-row overhead."""
-    prev, expected_seq = log.GENESIS_HASH, 1
-    sha256, canonical = hashlib.sha256, log.canonical
-    stop = checkpoint["entries"] if checkpoint else None
-    for row in _log_rows(session):
-        seq, prev_hash, digest = row[0], row[13], row[14]  # row: LOG_FIELDS, then hash
-        if seq != expected_seq:
-            raise _Broken(expected_seq, f"entry {expected_seq} is missing (the next one is {seq})")
-        if prev_hash != prev:
-            raise _Broken(seq, "its previous hash does not match the entry before it")
-        values = list(row[:14])
-        values[1] = _at_text(values[1])
-        if sha256(canonical(values)).hexdigest() != digest:
-            raise _Broken(seq, "its content does not match its hash (the entry was altered)")
-        _replay_entry(replay, seq, row[3:7], row[7], row[8], row[9], row[12])  # (cycle, stage, input, unit), event…
-        if seq == stop and digest != checkpoint["head_hash"]:
-            raise _Broken(seq, "the log no longer extends the checkpoint: its entry here has another hash")
-        prev, expected_seq = digest, seq + 1
-    count = expected_seq - 1
+def _check_chain(session: Session, checkpoint: dict | None, workers: int | None) -> tuple[int, str, _Replay]:
+    """Walk the log in stretches (see `cycle.segment`), then join them in order."""
+    first, last = session.execute(select(func.min(LogEntry.seq), func.max(LogEntry.seq))).one()
+    if first is None:
+        return _join([], checkpoint)
+    stretches = _stretches(first, last, workers or _workers(session, last - first + 1))
+    if len(stretches) == 1:
+        return _join([segment.walk(session.connection(), first, last, checkpoint)], checkpoint)
+    # Entries up to `last` are all committed and never change, so workers reading them in
+    # their own transactions see what this session sees.
+    url = session.get_bind().url.render_as_string(hide_password=False)
+    return _join(segment.walk_apart(url, stretches, checkpoint), checkpoint)
+
+
+def _workers(session: Session, entries: int) -> int:
+    url = session.get_bind().url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if entries < PARALLEL_FROM or in_memory:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, entries // PER_WORKER))
+
+
+def _stretches(first: int, last: int, parts: int) -> list[tuple[int, int]]:
+    size = -(-(last - first + 1) // max(1, parts))
+    return [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]
+
+
+def _join(parts: list[Segment], checkpoint: dict | None) -> tuple[int, str, _Replay]:
+    """The stretches as one log: each must continue the one before; the earliest finding is reported."""
+    replay = _Replay()
+    expected, prev = 1, log.GENESIS_HASH
+    for part in parts:
+        if part.first_seq is None:
+            continue  # a stretch of sequence numbers with no entries left in it
+        findings = [part.finding] if part.finding else []
+        if part.first_seq != expected:
+            findings.append(Finding(expected, GAP, f"entry {expected} is missing (the next one is {part.first_seq})"))
+        elif part.first_prev_hash != prev:
+            findings.append(Finding(part.first_seq, LINK, "its previous hash does not match the entry before it"))
+        findings += _carry(replay, part)
+        if findings:
+            first = min(findings)
+            raise _Broken(first.seq, first.reason)
+        expected, prev = part.last_seq + 1, part.last_hash
+    count = expected - 1
     if checkpoint and count < checkpoint["entries"]:
         raise _Broken(count + 1, f"the log has {count} entries, fewer than the checkpoint's {checkpoint['entries']}")
-    return count, prev
+    return count, prev, replay
 
 
-def _log_rows(session: Session) -> Iterator[tuple]:
-    """Every entry as a plain tuple (LOG_FIELDS, hash), oldest first, streamed in batches.
-
-    Straight from the DB-API cursor of the session's connection: SQLAlchemy's result
-    rows and type conversions would cost more than hashing the entry does. On
-    PostgreSQL the cursor is a server-side one, so a million entries are never all in memory.
-    """
-    connection = session.connection()
-    columns = ", ".join(f'"{name}"' for name in (*log.LOG_FIELDS, "hash"))
-    driver = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        cursor = driver.cursor(name="arshjul_verify")
-    else:
-        cursor = driver.cursor()
-    try:
-        cursor.execute(f"SELECT {columns} FROM transition_log ORDER BY seq")
-        while rows := cursor.fetchmany(BATCH):
-            yield from rows
-    finally:
-        cursor.close()
+def _carry(replay: _Replay, part: Segment) -> list[Finding]:
+    found = [
+        segment.follows(replay.states, part.states, _initial_state, segment.state_moved),
+        segment.follows(replay.deadlines, part.deadlines, lambda _key, before: before, segment.deadline_moved),
+    ]
+    for key, changes in part.changes.items():
+        replay.changes[key] = replay.changes.get(key, 0) + changes
+    replay.starts.update(part.starts)
+    return [finding for finding in found if finding]
 
 
-def _at_text(at) -> str:
-    """`log.format_at` of the stored moment; SQLite hands SQLAlchemy's text `YYYY-MM-DD HH:MM:SS.ffffff`."""
-    if isinstance(at, dt.datetime):
-        return log.format_at(at)
-    text = str(at)
-    if len(text) == 26 and text[10] == " ":
-        return f"{text[:10]}T{text[11:]}Z"
-    try:
-        return log.format_at(dt.datetime.fromisoformat(text))
-    except ValueError:
-        return text  # not a moment at all: the entry's hash cannot match, so it is reported as altered
+def _initial_state(key: tuple, _before) -> str:
+    return MISSING if key[2] else PENDING
 
 
 def _check_head(session: Session, count: int, head_hash: str) -> None:
@@ -172,27 +182,7 @@ def _check_head(session: Session, count: int, head_hash: str) -> None:
         raise _Broken(seq, "the chain head's hash is not the newest entry's hash")
 
 
-# --- the replay ------------------------------------------------------------------
-
-
-def _replay_entry(replay: _Replay, seq: int, key: tuple, event: str, before, after, detail) -> None:
-    if event in STATE_EVENTS:
-        initial = MISSING if key[2] else PENDING
-        was = replay.states.get(key, initial)
-        if was != before:
-            missing = "(an entry before it is missing)"
-            raise _Broken(seq, f"it starts from '{before}' but the log left that row '{was}' {missing}")
-        replay.states[key] = after
-    elif event == "deadline":
-        replay.first_deadline.setdefault(key, before)
-        if replay.last_deadline.get(key, before) != before:
-            raise _Broken(seq, "it moves a deadline from a date the log never gave it")
-        replay.last_deadline[key] = after
-    else:
-        if event == "cycle_start":
-            replay.starts[key[0]] = (seq, json.loads(detail or "{}").get("fingerprint"))
-        return
-    replay.changes[key] = replay.changes.get(key, 0) + 1
+# --- the rows --------------------------------------------------------------------
 
 
 def _check_rows(session: Session, replay: _Replay) -> None:
@@ -201,7 +191,7 @@ def _check_rows(session: Session, replay: _Replay) -> None:
     for key, state, version, deadline in _current_rows(session):
         seen.add(key)
         _compare_row(key, state, version, deadline, replay)
-        first = replay.first_deadline.get(key, deadline.isoformat())
+        first = replay.deadlines[key][0] if key in replay.deadlines else deadline.isoformat()
         by_cycle.setdefault(key[0], []).append((key[1], key[2], key[3], first))
     for cycle_id in session.execute(select(Cycle.id)).scalars():
         _compare_fingerprint(cycle_id, by_cycle.get(cycle_id, []), replay)
@@ -221,15 +211,14 @@ def _current_rows(session: Session):
 
 
 def _compare_row(key: tuple, state: str, version: int, deadline: dt.date, replay: _Replay) -> None:
-    initial = InputState.MISSING.value if key[2] else StageState.PENDING.value
-    expected = replay.states.get(key, initial)
+    expected = replay.states[key][2] if key in replay.states else _initial_state(key, None)
     if state != expected:
         raise _Broken(None, f"{_name(key)} is '{state}' but the log explains '{expected}'")
     if version != 1 + replay.changes.get(key, 0):
         raise _Broken(
             None, f"{_name(key)} was changed {version - 1} time(s), the log records {replay.changes.get(key, 0)}"
         )
-    last = replay.last_deadline.get(key)
+    last = replay.deadlines[key][2] if key in replay.deadlines else None
     if last is not None and deadline.isoformat() != last:
         raise _Broken(None, f"{_name(key)} is due {deadline.isoformat()} but the log last set {last}")
 
