@@ -61,10 +61,9 @@ STAGE_ACTIONS = {
 def _stage_action(db, actor, cycle_id, stage_key, trigger, comment, ref) -> Done:
     label = f"stage '{stage_key}' of {cycle_id}"
     with db.writing() as connection:
-        person = people.acting(connection, actor)
-        stage = records.load_stage(connection, cycle_id, stage_key)
+        loaded = records.load_stage(connection, actor, cycle_id, stage_key)
         event = log.Event(trigger, cycle=cycle_id, stage=stage_key, comment=comment, ref=ref)
-        return _move(db, connection, STAGE_MACHINE, stage, Attempt(connection, person, comment), label, event)
+        return _move(db, connection, STAGE_MACHINE, loaded, comment, label, event)
 
 
 # --- input actions ---------------------------------------------------------------
@@ -92,23 +91,23 @@ def _input_action(db, actor, where, trigger, comment, ref) -> Done:
     cycle_id, stage_key, input_key, unit = where
     label = f"input '{input_key}' from unit '{unit}' to stage '{stage_key}' of {cycle_id}"
     with db.writing() as connection:
-        person = people.acting(connection, actor)
-        item = records.load_input(connection, cycle_id, stage_key, input_key, unit)
+        loaded = records.load_input(connection, actor, cycle_id, stage_key, input_key, unit)
         event = log.Event(trigger, cycle=cycle_id, stage=stage_key, input=input_key, unit=unit,
                           comment=comment, ref=ref)  # fmt: skip
-        return _move(db, connection, INPUT_MACHINE, item, Attempt(connection, person, comment), label, event)
+        return _move(db, connection, INPUT_MACHINE, loaded, comment, label, event)
 
 
-def _move(db, connection, machine, row, attempt: Attempt, label: str, event: log.Event) -> Done:
+def _move(db, connection, machine, loaded: records.Loaded, comment, label: str, event: log.Event) -> Done:
     """Fire the trigger on the row, store its new state and append the entry: one transaction's work."""
+    row, attempt = loaded.record, Attempt(connection, loaded.actor, comment)
     before, version = row.state, row.version
     try:
         fire(machine, row, event.event, attempt, label)
     finally:
         attempt.close()
     records.save(connection, row, version)
-    entry = log.append_on(connection, attempt.actor.username, db.clock.now(),
-                          replace(event, from_state=before, to_state=row.state))  # fmt: skip
+    entry = log.append_on(connection, loaded.actor.username, db.clock.now(),
+                          replace(event, from_state=before, to_state=row.state), head=loaded.head)  # fmt: skip
     return Done(entry.seq, label, before, row.state, entry.hash)
 
 

@@ -112,13 +112,15 @@ def append(session: Session, actor: str, at: dt.datetime, event: Event) -> Appen
     return append_on(session.connection(), actor, at, event)
 
 
-def append_on(connection: Connection, actor: str, at: dt.datetime, event: Event) -> Appended:
+def append_on(connection: Connection, actor: str, at: dt.datetime, event: Event,
+              head: tuple[int, str] | None = None) -> Appended:  # fmt: skip
     """Chain one entry onto the log inside the connection's transaction.
 
     Reading the head locks it (`FOR UPDATE` on PostgreSQL; SQLite's write transaction
     already holds the database), so appends queue there and the chain never forks.
+    A caller that has already read and locked the head in this transaction passes it.
     """
-    head = _READ_HEAD.first(connection)
+    head = head or _READ_HEAD.first(connection)
     if head is None:  # only a damaged database lacks it: `arshjul init` writes it
         raise NoResultFound("the log's chain head row (log_head id 1) is missing")
     seq, prev_hash = head

@@ -40,12 +40,28 @@ def person(session: Session, username: str) -> Actor:
 def acting(connection: Connection, username: str) -> Actor:
     """The registered person with their grants, in one statement on the connection."""
     rows = _GRANTS.rows(connection, username=username)
-    if not rows:
+    _require_known(username, bool(rows))
+    return Actor(username, tuple(Grant(role, unit) for _, role, unit in rows if role is not None))
+
+
+# How `actor_from` reads the grants a statement aggregated into one string: roles are
+# fixed words and unit keys slugs, so neither separator can occur inside them.
+ROLE_UNIT, GRANT_SEPARATOR = ":", ","
+
+
+def actor_from(username: str, known: bool, granted: str | None) -> Actor:
+    """The acting person from grants aggregated as `role:unit,role:unit` (the unit empty for global roles)."""
+    _require_known(username, known)
+    grants = tuple(Grant(*grant.split(ROLE_UNIT, 1)) for grant in granted.split(GRANT_SEPARATOR)) if granted else ()
+    return Actor(username, grants)
+
+
+def _require_known(username: str, known: bool) -> None:
+    if not known:
         raise UnknownPerson(
             f"unknown person '{username}': not in the organisation",
             "act as a registered person with --as or ARSHJUL_USER",
         )
-    return Actor(username, tuple(Grant(role, unit) for _, role, unit in rows if role is not None))
 
 
 def holds(actor: Actor, role: str, unit: str | None = None) -> bool:

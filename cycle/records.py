@@ -5,6 +5,10 @@ columns; building an ORM object, tracking it and flushing it through the unit of
 work costs more than the rest of an action. A record is loaded with the columns
 the guards read and saved with a version-checked `UPDATE`, as the ORM's version
 counter would, so a concurrent change still loses with "the state has moved".
+
+The same statement reads the acting person's grants and takes the log's chain head
+(locked `FOR UPDATE` on PostgreSQL), because every action needs all three: on a
+database server each statement is a round trip, and these are two fewer.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, exists, func, join, literal_column, select, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from cycle import lookups
+from cycle import lookups, people
 from cycle.errors import StaleState
-from cycle.models import InputItem, LogEntry, Stage
+from cycle.models import InputItem, LogEntry, LogHead, Person, RoleGrant, Stage
 from cycle.prepared import Prepared
 
 
@@ -64,12 +69,41 @@ def _submitter(input_key, unit_key):
     return newest.order_by(LogEntry.seq.desc()).limit(1).scalar_subquery()
 
 
-_STAGE = Prepared(select(*_STAGE_COLUMNS, _submitter(None, None)).where(*_AT_STAGE))
-_INPUT = Prepared(
-    select(*_INPUT_COLUMNS, _submitter(InputItem.key, InputItem.unit_key), *_STAGE_COLUMNS)
-    .join(Stage, Stage.id == InputItem.stage_id)
-    .where(*_AT_STAGE, InputItem.key == bindparam("input"), InputItem.unit_key == bindparam("unit"))
+@dataclass(frozen=True)
+class Loaded:
+    """What an action works on: who acts, the row it moves, and the chain head its entry will follow."""
+
+    actor: people.Actor
+    record: StageRecord | InputRecord
+    head: tuple[int, str]  # (seq, hash)
+
+
+# Who acts and the chain head, as columns beside the row.
+_KNOWN = exists().where(Person.username == bindparam("actor"))
+_GRANTED = (
+    # The separator as SQL text: given as a string, it would be a bind rendered only at execution.
+    select(
+        func.aggregate_strings(
+            RoleGrant.role + people.ROLE_UNIT + RoleGrant.unit_key, literal_column(f"'{people.GRANT_SEPARATOR}'")
+        )
+    )  # fmt: skip
+    .where(RoleGrant.username == bindparam("actor"))
+    .scalar_subquery()
 )
+_BESIDE = (_KNOWN, _GRANTED, LogHead.seq, LogHead.hash)
+
+
+def _loading(source, *columns, where) -> Prepared:
+    statement = select(*columns, *_BESIDE).select_from(source).join(LogHead, LogHead.id == 1).where(*where)
+    return Prepared(statement.with_for_update(of=LogHead))
+
+
+_STAGE = _loading(Stage, *_STAGE_COLUMNS, _submitter(None, None), where=_AT_STAGE)
+_INPUT = _loading(
+    join(InputItem, Stage, Stage.id == InputItem.stage_id),
+    *_INPUT_COLUMNS, _submitter(InputItem.key, InputItem.unit_key), *_STAGE_COLUMNS,
+    where=(*_AT_STAGE, InputItem.key == bindparam("input"), InputItem.unit_key == bindparam("unit")),
+)  # fmt: skip
 
 
 def _move(model) -> Prepared:
@@ -83,19 +117,24 @@ def _move(model) -> Prepared:
 _MOVE = {StageRecord: _move(Stage), InputRecord: _move(InputItem)}
 
 
-def load_stage(connection: Connection, cycle_id: str, key: str) -> StageRecord:
-    row = _STAGE.first(connection, cycle=cycle_id, stage=key)
+def load_stage(connection: Connection, actor: str, cycle_id: str, key: str) -> Loaded:
+    row = _STAGE.first(connection, actor=actor, cycle=cycle_id, stage=key)
     if row is None:
-        _explain_missing(connection, lambda s: lookups.find_stage(s, cycle_id, key))
-    return _stage(row[:_STAGE_WIDTH], submitted_by=row[_STAGE_WIDTH])
+        _explain_missing(connection, actor, lambda s: lookups.find_stage(s, cycle_id, key))
+    return _loaded(actor, row, _stage(row[:_STAGE_WIDTH], submitted_by=row[_STAGE_WIDTH]))
 
 
-def load_input(connection: Connection, cycle_id: str, stage_key: str, key: str, unit: str) -> InputRecord:
-    row = _INPUT.first(connection, cycle=cycle_id, stage=stage_key, input=key, unit=unit)
+def load_input(connection: Connection, actor: str, cycle_id: str, stage_key: str, key: str, unit: str) -> Loaded:
+    row = _INPUT.first(connection, actor=actor, cycle=cycle_id, stage=stage_key, input=key, unit=unit)
     if row is None:
-        _explain_missing(connection, lambda s: lookups.find_stage_input(s, cycle_id, stage_key, key, unit))
+        _explain_missing(connection, actor, lambda s: lookups.find_stage_input(s, cycle_id, stage_key, key, unit))
     width = len(_INPUT_COLUMNS) + 1  # and the submitter
-    return InputRecord(*row[:width], stage=_stage(row[width:]))
+    return _loaded(actor, row, InputRecord(*row[:width], stage=_stage(row[width : width + _STAGE_WIDTH])))
+
+
+def _loaded(actor: str, row: tuple, record: StageRecord | InputRecord) -> Loaded:
+    known, granted, seq, head_hash = row[-len(_BESIDE) :]
+    return Loaded(people.actor_from(actor, bool(known), granted), record, (seq, head_hash))
 
 
 def save(connection: Connection, record: StageRecord | InputRecord, seen_version: int) -> None:
@@ -115,8 +154,10 @@ def _stage(columns, submitted_by: str | None = None) -> StageRecord:
     return StageRecord(*values, after=list(after or ()), submitted_by=submitted_by)
 
 
-def _explain_missing(connection: Connection, find) -> None:
-    """Raise what the ORM lookups say about what does not exist, with their hints."""
+def _explain_missing(connection: Connection, actor: str, find) -> None:
+    """Raise what the ORM lookups say about what does not exist, with their hints; an unknown actor first."""
+    people.acting(connection, actor)
     with Session(bind=connection) as session:
         find(session)
-    raise AssertionError("the lookups found a row the prepared statement did not")
+    # The row is there, so what the statement's join missed is the chain head.
+    raise NoResultFound("the log's chain head row (log_head id 1) is missing")

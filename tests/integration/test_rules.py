@@ -6,15 +6,17 @@ Each refusal is checked for its words (what blocks) and for having written nothi
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import NoResultFound
 
-from cycle import actions
+from cycle import actions, organisation
 from cycle.errors import FourEyes, MissingRole, Refused, UnknownPerson, WrongState
 from cycle.models import InputItem, LogEntry, Stage
-from tests.wheel import started
+from tests.wheel import ORG, started
+from workflows.definition import PersonDef
 
 
 def snapshot(db) -> tuple:
@@ -152,6 +154,20 @@ def test_actions_from_the_wrong_state_name_the_state(db, cid):
 
 def test_an_unknown_person_is_refused(db, cid):
     refused(db, UnknownPerson, "unknown person 'mallory'", actions.open_stage, "mallory", cid, "analys")
+    refused(db, UnknownPerson, "unknown person 'mallory'", actions.submit_input, "mallory", cid, "analys",
+            "underlag", "bou")  # fmt: skip
+
+
+def test_an_unknown_person_is_named_before_a_stage_or_input_that_does_not_exist(db, cid):
+    refused(db, UnknownPerson, "unknown person 'mallory'", actions.open_stage, "mallory", cid, "nosuch")
+    refused(db, UnknownPerson, "unknown person 'mallory'", actions.submit_input, "mallory", cid, "analys",
+            "nosuch", "bou")  # fmt: skip
+
+
+def test_a_registered_person_without_roles_is_refused_for_the_role_not_as_unknown(db, cid):
+    newcomer = PersonDef("ny", "Ny Person", "ny@example.se")  # registered, not yet given a role
+    organisation.load_organisation(db, "admin", replace(ORG, people=(*ORG.people, newcomer)))
+    refused(db, MissingRole, "ny may not", actions.open_stage, "ny", cid, "analys")
 
 
 def test_every_action_appends_one_chained_log_entry(db, cid):
