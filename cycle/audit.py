@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -113,13 +114,17 @@ def _check_chain(session: Session, checkpoint: dict | None, workers: int | None)
     first, last = session.execute(select(func.min(LogEntry.seq), func.max(LogEntry.seq))).one()
     if first is None:
         return _join([], checkpoint)
-    stretches = _stretches(first, last, workers or _workers(session, last - first + 1))
-    if len(stretches) == 1:
-        return _join([segment.walk(session.connection(), first, last, checkpoint)], checkpoint)
+    here, *apart = _stretches(first, last, workers or _workers(session, last - first + 1))
+    if not apart:
+        return _join([segment.walk(session.connection(), *here, checkpoint)], checkpoint)
     # Entries up to `last` are all committed and never change, so workers reading them in
-    # their own transactions see what this session sees.
+    # their own transactions see what this session sees. This process walks the first
+    # stretch meanwhile: the workers wait on their processes, not on the interpreter.
     url = session.get_bind().url.render_as_string(hide_password=False)
-    return _join(segment.walk_apart(url, stretches, checkpoint), checkpoint)
+    with ThreadPoolExecutor(1) as waiting:
+        later = waiting.submit(segment.walk_apart, url, apart, checkpoint)
+        walked = segment.walk(session.connection(), *here, checkpoint)
+        return _join([walked, *later.result()], checkpoint)
 
 
 def _workers(session: Session, entries: int) -> int:
