@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import email.header
 import email.policy
+import email.utils
 
 import idna
 import pytest
@@ -294,6 +296,23 @@ def test_a_name_with_a_line_break_fails_that_row_and_reaches_no_header(opened, s
     (failed,) = list_reminders(opened, ADMIN, status="failed")
     assert failed["to"] == "sara" and "line break" in failed["last_error"]
     assert all("evil" not in r.raw.decode() and r.rcpt_tos != ["evil@example.com"] for r in smtp_sink.take())
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("Sara Lund\xa0", "Sara Lund"),  # a no-break space pasted in after the name in the organisation file
+    ("Sara Ångström-Lund, enhetschef för äldreomsorgen i Ånge\xa0",  # two encoded words, folded
+     "Sara Ångström-Lund, enhetschef för äldreomsorgen i Ånge"),
+])  # fmt: skip
+def test_a_name_with_a_no_break_space_is_sent_as_readers_show_it(opened, smtp, smtp_sink, name, shown):
+    with opened.write() as session:
+        session.execute(update(Person).where(Person.username == "sara").values(name=name))
+    assert send_reminders(opened, ADMIN, None, smtp)["messages"] == 4
+    (sara,) = [r for r in smtp_sink.take() if r.to == "sara.lund@example.se"]
+    # Read as RFC 2047 says (the blanks between encoded words dropped), which Python 3.11's own parser does not do.
+    head = email.message_from_bytes(sara.raw, policy=email.policy.compat32)
+    ((display, addr),) = email.utils.getaddresses(["".join(head["To"].splitlines())])
+    assert str(email.header.make_header(email.header.decode_header(display))) == shown
+    assert addr == "sara.lund@example.se"
 
 
 def test_a_relay_without_smtputf8_fails_a_non_ascii_address_at_once(opened, clock):
