@@ -105,9 +105,9 @@ def _move(db, connection, machine, loaded: records.Loaded, comment, label: str, 
         fire(machine, row, event.event, attempt, label)
     finally:
         attempt.close()
-    records.save(connection, row, version)
     entry = log.append_on(connection, loaded.actor.username, db.clock.now(),
-                          replace(event, from_state=before, to_state=row.state), head=loaded.head)  # fmt: skip
+                          replace(event, from_state=before, to_state=row.state), head=loaded.head,
+                          moving=records.move(row, version))  # fmt: skip
     return Done(entry.seq, label, before, row.state, entry.hash)
 
 

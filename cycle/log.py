@@ -15,10 +15,11 @@ import json.encoder
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, Update, bindparam, exists, func, literal_column, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
+from cycle.errors import StaleState
 from cycle.models import LogEntry, LogHead
 from cycle.prepared import Prepared
 
@@ -106,6 +107,35 @@ _APPEND_AND_MOVE_HEAD = Prepared(
 )
 
 
+@dataclass(frozen=True)
+class RowMove:
+    """The version-checked `UPDATE` of the row an entry records, with its parameters.
+
+    It must change exactly one row; none means someone else moved it first.
+    """
+
+    statement: Update
+    params: dict
+
+
+_ALONE: dict[Update, Prepared] = {}
+_WITH_ENTRY: dict[Update, Prepared] = {}
+
+
+def _with_entry(move: Update) -> Prepared:
+    """PostgreSQL: move the row and, only if it moved, insert the entry and move the head; one statement."""
+    moved = move.returning(literal_column("1").label("moved")).cte("moved")
+    fields = [column for column in _ENTRIES.c]
+    values = select(*(bindparam(column.name, type_=column.type) for column in fields)).where(exists(select(moved)))
+    entry = (
+        _ENTRIES.insert()
+        .from_select([column.name for column in fields], values)
+        .returning(_ENTRIES.c.seq, _ENTRIES.c.hash)
+        .cte("entry")
+    )
+    return Prepared(_HEAD.update().where(_HEAD.c.id == 1).values(seq=entry.c.seq, hash=entry.c.hash))
+
+
 def append(session: Session, actor: str, at: dt.datetime, event: Event) -> Appended:
     """Chain one entry onto the log inside the session's transaction, after its own changes."""
     session.flush()
@@ -113,12 +143,15 @@ def append(session: Session, actor: str, at: dt.datetime, event: Event) -> Appen
 
 
 def append_on(connection: Connection, actor: str, at: dt.datetime, event: Event,
-              head: tuple[int, str] | None = None) -> Appended:  # fmt: skip
+              head: tuple[int, str] | None = None, moving: RowMove | None = None) -> Appended:  # fmt: skip
     """Chain one entry onto the log inside the connection's transaction.
 
     Reading the head locks it (`FOR UPDATE` on PostgreSQL; SQLite's write transaction
     already holds the database), so appends queue there and the chain never forks.
     A caller that has already read and locked the head in this transaction passes it.
+    `moving` is the change the entry records: made first, and on PostgreSQL in the same
+    statement, so a state change and its entry cost one round trip. If the row has moved
+    meanwhile, `StaleState` is raised and nothing is written.
     """
     head = head or _READ_HEAD.first(connection)
     if head is None:  # only a damaged database lacks it: `arshjul init` writes it
@@ -133,12 +166,31 @@ def append_on(connection: Connection, actor: str, at: dt.datetime, event: Event,
     canonical_values = [values[name] for name in LOG_FIELDS]
     canonical_values[1] = format_at(values["at"])
     values["hash"] = entry_hash(canonical_values)
-    if connection.dialect.name == "postgresql":
+    postgresql = connection.dialect.name == "postgresql"
+    if moving and postgresql:
+        combined = _prepared(_WITH_ENTRY, moving.statement, _with_entry)
+        _require_moved(combined.rowcount(connection, **values, **moving.params))
+        return Appended(values["seq"], values["hash"])
+    if moving:
+        _require_moved(_prepared(_ALONE, moving.statement, Prepared).rowcount(connection, **moving.params))
+    if postgresql:
         _APPEND_AND_MOVE_HEAD.rowcount(connection, **values)
     else:
         _APPEND.rowcount(connection, **values)
         _MOVE_HEAD.rowcount(connection, new_seq=values["seq"], new_hash=values["hash"])
     return Appended(values["seq"], values["hash"])
+
+
+def _prepared(cache: dict, statement: Update, build) -> Prepared:
+    found = cache.get(statement)
+    if found is None:
+        found = cache[statement] = build(statement)
+    return found
+
+
+def _require_moved(rows: int) -> None:
+    if rows != 1:
+        raise StaleState.moved()
 
 
 def detail_json(data: dict) -> str:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, exists, func, join, literal_column, select, update
+from sqlalchemy import Connection, Update, bindparam, exists, func, join, literal_column, select, update
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from cycle import lookups, people
-from cycle.errors import StaleState
+from cycle import log, lookups, people
 from cycle.models import InputItem, LogEntry, LogHead, Person, RoleGrant, Stage
 from cycle.prepared import Prepared
 
@@ -106,15 +105,15 @@ _INPUT = _loading(
 )  # fmt: skip
 
 
-def _move(model) -> Prepared:
-    return Prepared(
+def _moving(model) -> Update:
+    return (
         update(model)
         .where(model.id == bindparam("row_id"), model.version == bindparam("seen"))
         .values(state=bindparam("new_state"), version=bindparam("new_version"))
     )
 
 
-_MOVE = {StageRecord: _move(Stage), InputRecord: _move(InputItem)}
+_MOVE = {StageRecord: _moving(Stage), InputRecord: _moving(InputItem)}
 
 
 def load_stage(connection: Connection, actor: str, cycle_id: str, key: str) -> Loaded:
@@ -137,14 +136,11 @@ def _loaded(actor: str, row: tuple, record: StageRecord | InputRecord) -> Loaded
     return Loaded(people.actor_from(actor, bool(known), granted), record, (seq, head_hash))
 
 
-def save(connection: Connection, record: StageRecord | InputRecord, seen_version: int) -> None:
-    """Store the record's new state, if its row is still at the version it was loaded with."""
+def move(record: StageRecord | InputRecord, seen_version: int) -> log.RowMove:
+    """The version-checked `UPDATE` that stores the record's new state, for the log entry to carry out."""
     record.version = seen_version + 1
-    moved = _MOVE[type(record)].rowcount(
-        connection, row_id=record.id, seen=seen_version, new_state=record.state, new_version=record.version
-    )
-    if moved != 1:
-        raise StaleState.moved()
+    params = {"row_id": record.id, "seen": seen_version, "new_state": record.state, "new_version": record.version}
+    return log.RowMove(_MOVE[type(record)], params)
 
 
 def _stage(columns, submitted_by: str | None = None) -> StageRecord:

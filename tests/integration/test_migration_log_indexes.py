@@ -39,7 +39,7 @@ def test_who_submitted_an_input_is_one_index_lookup_not_a_walk_through_the_stage
     engine = make_engine(f"sqlite:///{tmp_path / 'new.db'}")
     upgrade(engine)
     statement = records._INPUT.statement.compile(engine)
-    params = statement.construct_params({"cycle": "c", "stage": "s", "input": "i", "unit": "u"})
+    params = statement.construct_params({"actor": "a", "cycle": "c", "stage": "s", "input": "i", "unit": "u"})
     args = tuple(params[name] for name in statement.positiontup)
     with engine.connect() as conn:
         plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", args))
