@@ -83,7 +83,11 @@ def walk_apart(url: str, stretches: list[tuple[int, int]], checkpoint: dict | No
     def run(stretch: tuple[int, int]) -> Segment:
         task = pickle.dumps((url, *stretch, checkpoint))
         # -P: the worker imports this arshjul, never a `cycle` folder in the current directory.
-        done = subprocess.run([sys.executable, "-P", "-m", "cycle.segment"], input=task, capture_output=True, env=env)
+        try:
+            done = subprocess.run([sys.executable, "-P", "-m", "cycle.segment"], input=task, capture_output=True,
+                                  env=env)  # fmt: skip
+        except OSError as err:
+            raise WorkerFailed(f"the worker checking entries {stretch[0]}-{stretch[1]} did not start: {err}") from err
         if done.returncode != 0:
             said = done.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
             raise WorkerFailed(f"the worker checking entries {stretch[0]}-{stretch[1]} failed: {said[-1]}")

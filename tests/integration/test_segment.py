@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
-from cycle import segment
+from cycle import audit, segment
 from tests.integration.test_audit import busy  # noqa: F401 - the fixture
 
 STRETCHES = [(1, 3), (4, 6), (7, 7)]
@@ -39,3 +41,12 @@ def test_a_worker_that_cannot_read_the_log_says_why(db, busy, tmp_path):  # noqa
     empty = tmp_path / "empty.db"
     with pytest.raises(segment.WorkerFailed, match=r"entries 1-3 failed: .*no such table: transition_log"):
         segment.walk_apart(f"sqlite:///{empty}", [(1, 3)], None)
+
+
+def test_verify_walks_everything_itself_when_no_worker_can_start(db, busy, monkeypatch, caplog):  # noqa: F811
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python3")
+    with pytest.raises(segment.WorkerFailed, match="did not start"):
+        segment.walk_apart(url(db), [(4, 7)], None)
+    verdict = audit.verify(db, "rut", workers=3)
+    assert (verdict.ok, verdict.entries) == (True, 7)
+    assert "walking the whole log in this process" in caplog.text
