@@ -125,7 +125,7 @@ _WITH_ENTRY: dict[Update, Prepared] = {}
 def _with_entry(move: Update) -> Prepared:
     """PostgreSQL: move the row and, only if it moved, insert the entry and move the head; one statement."""
     moved = move.returning(literal_column("1").label("moved")).cte("moved")
-    fields = [column for column in _ENTRIES.c]
+    fields = list(_ENTRIES.c)
     values = select(*(bindparam(column.name, type_=column.type) for column in fields)).where(exists(select(moved)))
     entry = (
         _ENTRIES.insert()

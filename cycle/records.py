@@ -8,7 +8,9 @@ counter would, so a concurrent change still loses with "the state has moved".
 
 The same statement reads the acting person's grants and takes the log's chain head
 (locked `FOR UPDATE` on PostgreSQL), because every action needs all three: on a
-database server each statement is a round trip, and these are two fewer.
+database server each statement is a round trip, and these are two fewer. The save
+is handed to `log.append_on` as a `RowMove`, which on PostgreSQL makes the move, the
+entry and the head one statement.
 """
 
 from __future__ import annotations
