@@ -26,7 +26,8 @@ from cycle import actions, audit, cycles, log, organisation
 from cycle.clock import FixedClock
 from cycle.database import Database, is_sqlite
 from cycle.errors import Refused, StaleState, WrongState
-from cycle.models import InputItem, LogEntry, Stage
+from cycle.models import InputItem, Stage
+from tests.chain import assert_one_unbroken_chain
 from tests.procs import SPAWN, spawned
 from tests.procs import collect as procs_collect
 from tests.wheel import MEETINGS, ORG, PEOPLE, WHEEL
@@ -266,16 +267,7 @@ def test_many_writers_at_once_keep_one_unbroken_chain(started_wheel):
             told[seq] = (actor, trigger, where[0], where[1] if kind == "input" else None)
     assert len(told) == WRITERS * ACTIONS_EACH, "two writers were told the same place in the log"
 
-    with db.read() as s:
-        entries = s.execute(select(*log.LOG_COLUMNS).order_by(LogEntry.seq)).all()
-        head = log.head(s)
-    assert [e.seq for e in entries] == list(range(1, before + WRITERS * ACTIONS_EACH + 1)), "the log has gaps"
-    previous = log.GENESIS_HASH
-    for e in entries:
-        assert e.prev_hash == previous, f"entry {e.seq} does not follow entry {e.seq - 1}: the chain forked"
-        assert log.entry_hash(log.row_values(e)) == e.hash, f"entry {e.seq} does not match its hash"
-        previous = e.hash
-    assert head == (entries[-1].seq, entries[-1].hash)
+    entries = assert_one_unbroken_chain(db, before + WRITERS * ACTIONS_EACH)
     landed = {e.seq: (e.actor, e.event, e.stage, e.input) for e in entries if e.seq > before}
     assert landed == told, "an entry is not where its writer was told it landed"
     verdict = audit.verify(db, "admin")
