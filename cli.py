@@ -377,7 +377,7 @@ def deadline_set(app: App, cycle_id: str, stage_key: str, target: tuple[str, ...
     if len(target) > 2:
         raise click.UsageError("give at most INPUT and DATE after STAGE")
     input_key, day = target if len(target) == 2 else (None, target[0])
-    if bool(input_key) != bool(unit):
+    if (input_key is None) != (unit is None):
         raise click.UsageError("an INPUT needs --unit UNIT, and --unit needs an INPUT")
     when = DATE.convert(day, None, click.get_current_context())
     from cycle.actions import set_deadline

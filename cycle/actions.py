@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from cycle import log, people, records
 from cycle.agenda import remind_from
 from cycle.database import Database
-from cycle.errors import Refused, WrongState
+from cycle.errors import BadInput, Refused, WrongState
 from cycle.lookups import find_cycle, find_input, find_stage, find_stage_input  # noqa: F401 - documented here too
 from cycle.machines import INPUT_MACHINE, STAGE_MACHINE, Attempt, fire
 from cycle.models import InputItem, InputState, Stage, StageState
@@ -119,10 +119,12 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
     """Move a stage's or an input's deadline; the owner of the stage decides, with a reason."""
     if not (reason or "").strip():
         raise Refused("moving a deadline needs a reason (-m TEXT)")
+    if (input_key is None) != (unit is None):
+        raise BadInput("an input's deadline needs its key and its unit; a stage's deadline neither")
     with db.write() as session:
         person = people.person(session, actor)
         stage = find_stage(session, cycle_id, stage_key)
-        row = find_input(session, stage, input_key, unit or "") if input_key else stage
+        row = stage if input_key is None else find_input(session, stage, input_key, unit)
         label = f"stage '{stage_key}'"
         if input_key:
             label = f"input '{input_key}' from unit '{unit}' to {label}"
