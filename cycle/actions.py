@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from cycle import log, people, records
 from cycle.agenda import remind_from
+from cycle.clock import require_planned_year
 from cycle.database import Database
 from cycle.errors import BadInput, Refused, WrongState
 from cycle.lookups import find_cycle, find_input, find_stage, find_stage_input  # noqa: F401 - documented here too
@@ -119,6 +120,7 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
     """Move a stage's or an input's deadline; the owner of the stage decides, with a reason."""
     if not (reason or "").strip():
         raise Refused("moving a deadline needs a reason (-m TEXT)")
+    require_planned_year(deadline, f"invalid deadline {deadline.isoformat()}")
     if (input_key is None) != (unit is None):
         raise BadInput("an input's deadline needs its key and its unit; a stage's deadline neither")
     with db.write() as session:

@@ -34,6 +34,9 @@ _MOMENT = re.compile(
     re.IGNORECASE,
 )
 _MOMENT_FORMATS = "YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][±HH:MM|Z]"
+# The years arshjul plans in, as `cycle start --year` takes them: moments and moved deadlines
+# stay inside, so that the days before and after them (reminders, horizons) are dates too.
+FIRST_YEAR, LAST_YEAR = 1901, 9998
 
 
 class Clock(abc.ABC):
@@ -89,6 +92,7 @@ def parse_moment(text: str, tz_name: str) -> dt.datetime:
     if match is None:
         raise BadInput(f"invalid moment '{text}': expected {_MOMENT_FORMATS}")
     day = _date_from(match, f"invalid moment '{text}': expected {_MOMENT_FORMATS}")
+    require_planned_year(day, f"invalid moment '{text}'")
     tzinfo = _offset(match["offset"], text) if match["offset"] else zone(tz_name)
     try:
         local = dt.datetime.combine(day, _time_from(match), tzinfo)
@@ -97,6 +101,12 @@ def parse_moment(text: str, tz_name: str) -> dt.datetime:
         raise BadInput(f"invalid moment '{text}': no such time of day") from None
     except OverflowError:
         raise BadInput(f"invalid moment '{text}': out of range") from None
+
+
+def require_planned_year(day: dt.date, what: str) -> None:
+    """BadInput unless `day` falls in the years arshjul plans in (FIRST_YEAR to LAST_YEAR)."""
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise BadInput(f"{what}: out of range", hint=f"arshjul plans in the years {FIRST_YEAR} to {LAST_YEAR}")
 
 
 def local_date(moment: dt.datetime, tz_name: str) -> dt.date:

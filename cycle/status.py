@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -19,6 +20,8 @@ from cycle import blockers, log, people
 from cycle.errors import NotFound
 from cycle.lookups import find_cycle
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, RoleGrant, Stage, StageState, Unit
+
+MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQLite and PostgreSQL take (a signed 64-bit integer)
 
 if TYPE_CHECKING:  # the preview's calendar (holidays) loads only when a preview is made
     from cycle.deadlines import WorkingDays
@@ -178,7 +181,16 @@ def read_log(db, actor: str, flt: log.LogFilter) -> list[dict]:
         people.person(session, actor)
         if flt.cycle is not None:
             find_cycle(session, flt.cycle)  # a mistyped cycle is an error, not an empty log
-        return [log.as_dict(row) for row in log.query(session, flt)]
+        return [log.as_dict(row) for row in log.query(session, _unbounded(flt))]
+
+
+def _unbounded(flt: log.LogFilter) -> log.LogFilter:
+    """A limit no database integer holds, or an end on the calendar's last day, is no bound at all."""
+    if flt.limit is not None and flt.limit > MAX_LIMIT:
+        flt = replace(flt, limit=None)
+    if flt.until == dt.date.max:
+        flt = replace(flt, until=None)
+    return flt
 
 
 def cycle_zones(db) -> list[str]:

@@ -26,3 +26,28 @@ def test_deadline_set_with_an_empty_input_is_refused_and_the_log_stays_verifiabl
         assert any(line.startswith("Error: ") for line in ran.stderr.splitlines())
     assert entries(run, url) == before
     assert_verified(run, url)
+
+
+def test_log_with_a_huge_limit_or_the_last_day_of_the_calendar_shows_everything(run, url):
+    everything = entries(run, url)
+    for args in (("--limit", "1" + "0" * 30), ("--until", "9999-12-31"), ("--since", "0001-01-01")):
+        ran = run("--db", url, "--as", "ulf", "log", "--format", "json", *args)
+        assert ran.code == 0, ran.stderr
+        assert len(json.loads(ran.stdout)) == everything
+
+
+def test_reminders_at_the_end_of_the_calendar_is_bad_input(run, url):
+    for at in ("9999-12-31T12:00", "9999-12-31", "1900-06-01T08:00"):
+        ran = run("--db", url, "--as", "nils", "reminders", "plan", "--at", at)
+        assert ran.code == 2, ran.stderr
+        assert ran.stderr.startswith(f"Error: invalid moment '{at}': out of range")
+
+
+def test_a_deadline_outside_the_calendar_is_bad_input_and_writes_nothing(run, url):
+    before = entries(run, url)
+    for args in ((INPUT, "--unit", "sbf", "0001-01-01"), (INPUT, "--unit", "sbf", "9999-12-31"), ("1900-12-31",)):
+        ran = run("--db", url, "--as", "oskar", "deadline", "set", CYCLE, STAGE, *args, "-m", "Flyttad")
+        assert ran.code == 2, ran.stderr
+        assert ran.stderr.startswith("Error: ") and "1901" in ran.stderr
+    assert entries(run, url) == before
+    assert_verified(run, url)
