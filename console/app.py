@@ -9,7 +9,7 @@ import click
 
 from console.output import paint
 from console.params import DEFAULT_DB
-from cycle.errors import ArshjulError, UnknownPerson
+from cycle.errors import ArshjulError, BadInput, UnknownPerson
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, neither a refusal (1) nor bad input (2)
 
@@ -33,6 +33,8 @@ class App:
 
     @property
     def actor(self) -> str:
+        if self.user == "":  # `--as "$WHO"` with WHO unset must not act as the login name
+            raise BadInput("--as needs a username", "name a registered person, or leave --as out")
         if self._actor is None and self.identity == "claimed":
             self._actor = self.user or self._login_name()
         elif self._actor is None:  # from the database login (cycle.identity)

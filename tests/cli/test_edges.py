@@ -51,3 +51,13 @@ def test_a_deadline_outside_the_calendar_is_bad_input_and_writes_nothing(run, ur
         assert ran.stderr.startswith("Error: ") and "1901" in ran.stderr
     assert entries(run, url) == before
     assert_verified(run, url)
+
+
+def test_an_empty_as_is_bad_usage_not_the_login_name(run, url):
+    before = entries(run, url)
+    login = {"LOGNAME": "oskar", "USER": "oskar"}  # the owner who could open the stage
+    ran = run("--db", url, "--as", "", "stage", "open", CYCLE, STAGE, env=login)
+    assert ran.code == 2, ran.stderr
+    assert ran.stderr.startswith("Error: --as needs a username")
+    assert entries(run, url) == before
+    assert run("--db", url, "stage", "open", CYCLE, STAGE, env={**login, "ARSHJUL_USER": ""}).code == 0
