@@ -20,7 +20,7 @@ import sys
 
 import click
 
-from console.app import App, ArshjulGroup, Failure, pass_app, say, where
+from console.app import App, ArshjulCommand, ArshjulGroup, Failure, pass_app, say, where
 from console.output import (
     emit,
     only_columns,
@@ -314,7 +314,7 @@ INPUT_HELP = {
 
 
 def _stage_command(trigger: str) -> click.Command:
-    @click.command(trigger, help=STAGE_HELP[trigger])
+    @click.command(trigger, cls=ArshjulCommand, help=STAGE_HELP[trigger])
     @cycle_argument
     @stage_argument
     @comment_options(required=trigger == "return")
@@ -333,7 +333,7 @@ def input_group() -> None:
 
 
 def _input_command(trigger: str) -> click.Command:
-    @click.command(trigger, help=INPUT_HELP[trigger])
+    @click.command(trigger, cls=ArshjulCommand, help=INPUT_HELP[trigger])
     @cycle_argument
     @stage_argument
     @click.argument("input_key", metavar="INPUT", shell_complete=completer("input"))

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sys
 
 import click
+from click.core import ParameterSource
 
 from console.output import paint
 from console.params import DEFAULT_DB
+from cycle.encoding import require_utf8
 from cycle.errors import ArshjulError, BadInput, UnknownPerson
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, neither a refusal (1) nor bad input (2)
@@ -48,9 +50,10 @@ class App:
         import getpass  # here, not at import: `arshjul --help` should cost what click costs
 
         try:
-            return getpass.getuser()
+            name = getpass.getuser()
         except Exception as err:  # no login name (e.g. a container user without a passwd entry)
             raise UnknownPerson(f"cannot tell who you are: {err}", "name yourself with --as or ARSHJUL_USER") from err
+        return require_utf8(name, "your login name")
 
     def close(self) -> None:
         if self._db is not None:
@@ -74,16 +77,26 @@ class Failure(click.ClickException):
             click.echo(f"{prefix} {line}", err=True)
 
 
+class ArshjulCommand(click.Command):
+    """A command that refuses text it could not store before it runs (`require_text`)."""
+
+    def invoke(self, ctx: click.Context):
+        require_text(ctx)
+        return super().invoke(ctx)
+
+
 class ArshjulGroup(click.Group):
     """Turns exceptions into the contract's exit codes; lists commands in the order they are defined."""
 
     group_class = type  # subgroups are ArshjulGroups too
+    command_class = ArshjulCommand
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
 
     def invoke(self, ctx: click.Context):
         try:
+            require_text(ctx)
             return super().invoke(ctx)
         except ArshjulError as err:
             if _debugging(ctx):
@@ -95,6 +108,28 @@ class ArshjulGroup(click.Group):
             if _debugging(ctx):
                 raise
             raise _unexpected(ctx, err) from err
+
+
+def require_text(ctx: click.Context) -> None:
+    """Every text argument and option, from the command line or the environment, must be encodable as UTF-8
+    (`cycle.encoding`): BadInput names the option, argument or variable. File and folder names are exempt: they
+    are used as paths, which need not be UTF-8."""
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name) if param.name else None
+        if isinstance(param.type, click.Path) or value is None:
+            continue
+        for text in value if isinstance(value, (tuple, list)) else (value,):
+            if isinstance(text, str):  # --db: a URL may hold a password, so none of it is quoted
+                require_utf8(text, _named(ctx, param), secret=param.name == "url")
+
+
+def _named(ctx: click.Context, param: click.Parameter) -> str:
+    """How the user gave `param`: its environment variable, its option names, or the argument's name."""
+    if param.envvar and ctx.get_parameter_source(param.name) is ParameterSource.ENVIRONMENT:
+        return param.envvar if isinstance(param.envvar, str) else "/".join(param.envvar)
+    if isinstance(param, click.Option):
+        return "/".join(param.opts)
+    return param.human_readable_name
 
 
 def _debugging(ctx: click.Context) -> bool:

@@ -13,6 +13,7 @@ import yaml
 
 import workflows
 from cycle.clock import FixedClock, parse_moment
+from cycle.encoding import require_utf8
 from cycle.errors import BadInput
 
 ZONE = "Europe/Stockholm"  # Ånge's; the demo's moments are local times there
@@ -72,7 +73,9 @@ def play(folder: str, run: Callable[[list[str], FixedClock], None], echo: Callab
 
 
 def _demo_folder(folder: str):
-    """A fresh folder; refuses to empty one that the demo did not make."""
+    """A fresh folder; refuses to empty one that the demo did not make, or one the database URL cannot name."""
+    require_utf8(folder, "--dir")
+    require_utf8(str(Path(folder).absolute()), "the full path of --dir")
     base = Path(folder)
     marker = base / ".arshjul-demo"
     if base.exists():

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cycle import log, people
 from cycle.database import Database
+from cycle.encoding import require_utf8
 from cycle.errors import Refused
 from cycle.models import Meeting, Person, RoleGrant, Unit
 from workflows.definition import Organisation, PersonDef, UnitDef
@@ -34,6 +35,7 @@ class Loaded:
 
 
 def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
+    require_utf8(org.source, f"the file name {ascii(org.source)}")  # the log keeps it
     with db.write() as session:
         bootstrap = not people.anyone_registered(session)
         if bootstrap:

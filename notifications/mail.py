@@ -37,6 +37,7 @@ from email.message import EmailMessage
 
 import idna
 
+from cycle.encoding import not_utf8
 from notifications.errors import UnsafeHeader
 
 ENCODED_WORD = re.compile(r"=\?.*\?=", re.DOTALL)
@@ -70,6 +71,9 @@ def header_text(value: str, what: str) -> str:
         raise UnsafeHeader(f"{what} contains a line break or control character: {value!r}")
     if ENCODED_WORD.search(value):
         raise UnsafeHeader(f"{what} contains an RFC 2047 encoded word: {value!r}")
+    unencodable = not_utf8(value)
+    if unencodable:
+        raise UnsafeHeader(f"{what} {unencodable}")
     return value
 
 

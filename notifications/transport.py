@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
 
+from cycle.encoding import require_utf8
 from cycle.errors import BadInput
 from notifications.errors import Rejected, RelayDown, TryLater, UnsafeHeader
 from notifications.mail import address, ascii_address, header_text
@@ -214,7 +215,7 @@ def sender_from(value: str | None) -> Address:
     The IDNA form (RFC 5890) serves the From header, the Message-ID and the envelope alike:
     our own address then never makes a message need SMTPUTF8 (RFC 6531), so any relay takes it.
     """
-    value = value or DEFAULT_SENDER
+    value = require_utf8(value or DEFAULT_SENDER, "ARSHJUL_MAIL_FROM")
     try:
         # Checked whole first: parseaddr would quietly fold a line break away.
         header_text(value, "the sender")
@@ -235,6 +236,7 @@ def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Tran
 
 def smtp_from_url(url: str, sender: Address) -> SmtpTransport:
     """`smtp://[user:pass@]host:port[?starttls=true]` or `smtps://…` (implicit TLS)."""
+    require_utf8(url, "ARSHJUL_SMTP_URL", secret=True)  # the URL may hold a password
     parts = urllib.parse.urlsplit(url)
     scheme, sep, rest = url.partition("://")  # never echo a password, even one that ends the host early
     shown = scheme + sep + rest.rpartition("@")[2] if sep else url.rpartition("@")[2]

@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from cycle.encoding import not_utf8
 from cycle.errors import InvalidDefinition
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
@@ -114,12 +115,15 @@ def check_keys(
 
 
 def text(problems: Problems, path: str, value: Any, *, multiline: bool = False) -> str:
-    """A non-empty name on one line, free of control characters; or a longer description."""
+    """A non-empty name on one line, free of control characters, encodable as UTF-8; or a longer description."""
     if not isinstance(value, str):
         problems.add(path, f"must be text, not {kind(value)}")
         return ""
     limit = MAX_DESCRIPTION if multiline else MAX_NAME
-    if not value.strip() and not multiline:
+    unencodable = not_utf8(value)  # a lone surrogate, "\ud800": stored or mailed, it would fail
+    if unencodable:
+        problems.add(path, unencodable)
+    elif not value.strip() and not multiline:
         problems.add(path, "must not be empty")
     elif len(value) > limit:
         problems.add(path, f"is {len(value)} characters long; at most {limit} are allowed")

@@ -185,6 +185,20 @@ def test_line_breaks_and_controls_in_names_and_emails_are_refused(breaker):
     ]
 
 
+def test_a_lone_surrogate_in_a_name_is_refused_with_its_path(tmp_path):
+    # YAML may write one as an escape; stored or mailed, it would fail half way (UnicodeEncodeError).
+    text = yamlfiles.write(tmp_path, BASE, "base.yaml").read_text(encoding="utf-8")
+    text = text.replace("name: Kommunstyrelsen", 'name: "Kommun\\ud800styrelsen"')
+    text = text.replace("name: Bo Karlsson", 'name: "Bo \\udcff Karlsson"')
+    text = text.replace("email: bo@example.se", 'email: "bo\\udcff@example.se"')
+    found = problems(write(tmp_path, text))
+    assert [line.split(": ", 1)[1] for line in found] == [
+        "units[1].name: cannot be encoded as UTF-8: character 7 is a lone surrogate, '\\ud800' (line 5)",
+        "people[1].name: cannot be encoded as UTF-8: character 4 is a lone surrogate, '\\udcff' (line 18)",
+        "people[1].email: cannot be encoded as UTF-8: character 3 is a lone surrogate, '\\udcff' (line 19)",
+    ]
+
+
 def test_unit_parents_may_not_go_in_a_circle(tmp_path):
     data = changed(unit(1, parent="bou"))
     data["units"][0]["parent"] = "kf2"

@@ -261,3 +261,11 @@ def test_a_line_break_or_encoded_word_in_a_name_is_refused_with_what_and_why(nam
     with pytest.raises(UnsafeHeader) as caught:
         build(name, "Tertialrapport", "", "sv")
     assert "the recipient's name contains" in caught.value.message
+
+
+@pytest.mark.parametrize("name", ["Sara \ud800 Lund", "Sara \udcff Lund"])
+def test_a_name_that_cannot_be_encoded_is_refused_with_what_and_why(name):
+    # Once a UnicodeEncodeError half way through building the mail; now that row fails, saying why.
+    with pytest.raises(UnsafeHeader) as caught:
+        build(name, "Tertialrapport", "", "sv")
+    assert caught.value.message.startswith("the recipient's name cannot be encoded as UTF-8: character 6 is a lone")

@@ -307,6 +307,16 @@ def test_in_memory_data_is_checked_the_same_without_line_numbers():
     assert caught.value.lines()[0].startswith("inline: ")
 
 
+def test_a_lone_surrogate_in_a_name_or_description_is_refused_with_its_path():
+    data = changed(stage0(name="Omvärld\ud800", description="Se \udcff bilaga"))
+    with pytest.raises(InvalidDefinition) as caught:
+        parse_workflow(data, "inline")
+    assert caught.value.problems == [
+        "stages[0].name: cannot be encoded as UTF-8: character 8 is a lone surrogate, '\\ud800'",
+        "stages[0].description: cannot be encoded as UTF-8: character 4 is a lone surrogate, '\\udcff'",
+    ]
+
+
 def test_duplicate_keys_are_reported_not_overwritten(tmp_path):
     text = """\
 id: test
