@@ -94,6 +94,12 @@ class ArshjulGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
 
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as err:  # the global options: arshjul --nope
+            raise usage_failure(err) from err
+
     def invoke(self, ctx: click.Context):
         try:
             require_text(ctx)
@@ -102,6 +108,8 @@ class ArshjulGroup(click.Group):
             if _debugging(ctx):
                 _print_traceback()
             raise Failure(err.lines(), err.exit_code) from err
+        except click.UsageError as err:
+            raise usage_failure(err) from err
         except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise  # click reports these itself (a closed pipe, e.g. `| head`, quietly)
         except Exception as err:
@@ -130,6 +138,16 @@ def _named(ctx: click.Context, param: click.Parameter) -> str:
     if isinstance(param, click.Option):
         return "/".join(param.opts)
     return param.human_readable_name
+
+
+def usage_failure(err: click.UsageError) -> click.ClickException:
+    """A usage error as `Error:` lines like every other error: what is wrong, then the usage."""
+    if isinstance(err, getattr(click.exceptions, "NoArgsIsHelpError", ())):
+        return err  # a bare `arshjul stage` shows the help
+    lines = [err.format_message()]
+    if err.ctx is not None:
+        lines.append(f"usage: {err.ctx.get_usage().removeprefix('Usage: ')} (see {err.ctx.command_path} --help)")
+    return Failure(lines, err.exit_code)
 
 
 def _debugging(ctx: click.Context) -> bool:

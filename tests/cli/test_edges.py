@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.cli.conftest import CYCLE, INPUT, STAGE
 
 
@@ -23,7 +25,7 @@ def test_deadline_set_with_an_empty_input_is_refused_and_the_log_stays_verifiabl
     for args in (("", "2026-03-01"), ("", "2026-03-01", "--unit", "bou")):
         ran = run("--db", url, "--as", "oskar", "deadline", "set", CYCLE, STAGE, *args, "-m", "Flyttad")
         assert ran.code == 2, ran.stderr
-        assert any(line.startswith("Error: ") for line in ran.stderr.splitlines())
+        assert all(line.startswith("Error: ") for line in ran.stderr.splitlines())
     assert entries(run, url) == before
     assert_verified(run, url)
 
@@ -61,3 +63,17 @@ def test_an_empty_as_is_bad_usage_not_the_login_name(run, url):
     assert ran.stderr.startswith("Error: --as needs a username")
     assert entries(run, url) == before
     assert run("--db", url, "stage", "open", CYCLE, STAGE, env={**login, "ARSHJUL_USER": ""}).code == 0
+
+
+@pytest.mark.parametrize("args", [
+    ("--nope", "status"), ("stage", "fly"), ("log", "--limit", "0"), ("log", "--event", "nope"),
+    ("status", CYCLE, "--at", "2026-02-30"), ("stage", "return", CYCLE, STAGE),
+    ("deadline", "set", CYCLE, STAGE, "2026-03-01"), ("deadline", "set", CYCLE, STAGE, INPUT, "2026-03-01", "-m", "x"),
+    ("reminders", "list", "--status", "nope"), ("cycle", "list", "--format", "ndjson"),
+])  # fmt: skip
+def test_a_usage_error_is_error_lines_like_every_other_error(run, url, args):
+    ran = run("--db", url, "--as", "nils", *args)
+    assert ran.code == 2
+    lines = ran.stderr.splitlines()
+    assert lines and all(line.startswith("Error: ") for line in lines), ran.stderr
+    assert "--help" in lines[-1]
