@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import click
@@ -43,9 +44,18 @@ def _tone(cell: str) -> dict | None:
     return STYLES.get(cell)
 
 
+# Control characters (a newline in a comment, an escape sequence) would break a table's rows or
+# reach the terminal: a table shows them escaped, as Python writes them. JSON and CSV keep them.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(text: str) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def table(headers: list[str], rows: list[list]) -> str:
     """Aligned columns for people; the last column is not padded."""
-    text_rows = [["" if v is None else str(v) for v in row] for row in [headers, *rows]]
+    text_rows = [["" if v is None else _printable(str(v)) for v in row] for row in [headers, *rows]]
     widths = [max(len(r[i]) for r in text_rows) for i in range(len(headers))]
     lines = []
     for n, row in enumerate(text_rows):

@@ -77,3 +77,14 @@ def test_a_usage_error_is_error_lines_like_every_other_error(run, url, args):
     lines = ran.stderr.splitlines()
     assert lines and all(line.startswith("Error: ") for line in lines), ran.stderr
     assert "--help" in lines[-1]
+
+
+def test_a_table_keeps_one_row_a_line_and_no_control_characters_of_a_comment(run, url):
+    comment = "rad ett\nrad två\r\tslut\x1b[2J"
+    assert run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE, "-m", comment).code == 0
+    table = run("--db", url, "--as", "ulf", "log").stdout
+    assert len(table.splitlines()) == entries(run, url) + 1  # the header and one line per entry
+    assert "\x1b" not in table and "\r" not in table and "\t" not in table
+    assert table.splitlines()[-1].endswith(r"rad ett\nrad två\r\tslut\x1b[2J")
+    kept = json.loads(run("--db", url, "--as", "ulf", "log", "--format", "json").stdout)[-1]["comment"]
+    assert kept == comment  # scripts get the text as it was written
