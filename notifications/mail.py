@@ -8,10 +8,10 @@ Python's header folding decodes them, so `=?utf-8?q?a=0Ab?=` in a display name w
 reach the wire as a raw line feed. As a last guard the finished headers are parsed
 back and must say exactly what was meant, read as RFC 2047 (section 6.2) tells a mail reader to.
 
-A display name or subject that is not plain ASCII on one line goes out as encoded words that we fold
-ourselves (`encoded_words`), not through Python's folder: Python 3.11 may leave the blank between two words
-outside the encoded words at a fold, where a reader drops it (`Ånge kommun` reads `Ångekommun`), and may
-write a long ASCII display name unquoted, its commas and colons then read as more addresses.
+A display name (the sender's and the recipient's) or subject that is not plain ASCII on one line goes out as
+encoded words that we fold ourselves (`encoded_words`), not through Python's folder: Python 3.11 may leave the
+blank between two words outside the encoded words at a fold, where a reader drops it (`Ånge kommun` reads
+`Ångekommun`), and may write a long ASCII display name unquoted, its commas and colons then read as more addresses.
 
 Headers are ASCII (`email.policy.SMTP`), so a domain outside ASCII (`växjö.se`) goes
 into From, To and Message-ID in its IDNA form (`xn--vxj-qla6g.se`, RFC 5890): never as
@@ -130,22 +130,24 @@ def _plain(value: str, taken: int) -> bool:
     return value.isascii() and taken + len(value) <= LINE
 
 
-def _set_to(msg: EmailMessage, to: Address) -> None:
-    """To: as Python writes it if the display name is plain, else the name as encoded words we fold ourselves."""
-    shown = str(to).removesuffix(f" <{to.addr_spec}>")  # the name, quoted if it must be
-    if not to.display_name or _plain(shown, len("To: ")):
-        msg["To"] = to
+def _set_mailbox(msg: EmailMessage, header: str, who: Address) -> None:
+    """From: or To: as Python writes it if the display name is plain, else the name as encoded words we fold
+    ourselves."""
+    taken = len(f"{header}: ")
+    shown = str(who).removesuffix(f" <{who.addr_spec}>")  # the name, quoted if it must be
+    if not who.display_name or _plain(shown, taken):
+        msg[header] = who
         return
-    words = encoded_words(to.display_name, len("To: "))
-    mailbox = f"<{to.addr_spec}>"
-    fits = len(f"To: {words}".rsplit("\n", 1)[-1]) + 1 + len(mailbox) <= LINE
+    words = encoded_words(who.display_name, taken)
+    mailbox = f"<{who.addr_spec}>"
+    fits = len(f"{header}: {words}".rsplit("\n", 1)[-1]) + 1 + len(mailbox) <= LINE
     # Stored as written, past the policy's check for line breaks (its folder would turn a U+2028 here into CRLF):
     # only ASCII encoded words and the checked address, in lines that fit, so it is not refolded either.
-    msg.set_raw("To", f"{words}{' ' if fits else FOLD}{mailbox}")
+    msg.set_raw(header, f"{words}{' ' if fits else FOLD}{mailbox}")
 
 
 def _set_subject(msg: EmailMessage, subject: str) -> None:
-    """Subject: as it is if plain, else as encoded words we fold ourselves (stored as `_set_to` stores them)."""
+    """Subject: as it is if plain, else as encoded words we fold ourselves (stored as `_set_mailbox` stores them)."""
     if _plain(subject, len("Subject: ")):
         msg["Subject"] = subject
     else:
@@ -156,33 +158,59 @@ def compose(letter: Letter, sender: Address) -> EmailMessage:
     """The message to one recipient: From, To, Subject, Date, Message-ID; text and HTML parts."""
     msg = EmailMessage(policy=email.policy.SMTP)
     to = ascii_address(address(letter.to_name, letter.to_email))
-    msg["From"] = sender
-    _set_to(msg, to)
+    sender = _sender(sender)
+    _set_mailbox(msg, "From", sender)
+    _set_mailbox(msg, "To", to)
     _set_subject(msg, header_text(letter.subject, "the subject"))
     msg["Date"] = email.utils.format_datetime(letter.date.astimezone(dt.UTC))
     msg["Message-ID"] = header_text(letter.message_id, "the Message-ID")
     msg.set_content(letter.text)
     msg.add_alternative(letter.html, subtype="html")
-    _require_round_trip(msg, letter, to)
+    _require_round_trip(msg, letter, to, sender)
     return msg
 
 
-def _require_round_trip(msg: EmailMessage, letter: Letter, meant: Address) -> None:
-    """Parse the headers back: anything that did not survive unchanged is refused.
+def require_sender(sender: Address) -> Address:
+    """`sender` as `compose` writes it into From:, once it is known to reach a reader unchanged; else UnsafeHeader.
+    Asked when the sender is configured, so that a sender that cannot go out fails no message later."""
+    sender = _sender(sender)
+    msg = EmailMessage(policy=email.policy.SMTP)
+    _set_mailbox(msg, "From", sender)
+    if not _same_mailbox(_read_back(msg)["From"], sender):
+        raise UnsafeHeader("the sender would not survive as a mail header unchanged")
+    return sender
 
-    Python 3.11's parser keeps the blanks between two encoded words of a display name (python/cpython#128110),
-    which RFC 2047 (6.2) says a reader drops; they are dropped here first, so this reads what a reader shows.
-    """
-    head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-    head = EW_GAP.sub(rb"\1", head)
-    parsed = email.message_from_bytes(head, policy=email.policy.default)
-    to = parsed["To"].addresses if parsed["To"] is not None else ()
+
+def _sender(sender: Address) -> Address:
+    """The sender checked and shown as a recipient is: each run of whitespace one space, the domain in IDNA form."""
+    return ascii_address(address(sender.display_name, sender.addr_spec, "sender"), "sender")
+
+
+def _require_round_trip(msg: EmailMessage, letter: Letter, to: Address, sender: Address) -> None:
+    """Parse the headers back: anything that did not survive unchanged is refused."""
+    parsed = _read_back(msg)
     checks = {
-        "the recipient": len(to) == 1
-        and (to[0].display_name, to[0].addr_spec) == (display_name(letter.to_name), meant.addr_spec),
+        "the sender": _same_mailbox(parsed["From"], sender),
+        "the recipient": _same_mailbox(parsed["To"], Address(display_name(letter.to_name), addr_spec=to.addr_spec)),
         "the subject": str(parsed["Subject"]) == letter.subject,
         "the Message-ID": str(parsed["Message-ID"]).strip() == letter.message_id,
     }
     broken = [what for what, ok in checks.items() if not ok]
     if broken:
         raise UnsafeHeader(f"{', '.join(broken)} would not survive as a mail header unchanged")
+
+
+def _read_back(msg: EmailMessage) -> EmailMessage:
+    """The headers of `msg` as a mail reader reads them.
+
+    Python 3.11's parser keeps the blanks between two encoded words of a display name (python/cpython#128110),
+    which RFC 2047 (6.2) says a reader drops; they are dropped here first, so this reads what a reader shows.
+    """
+    head = msg.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+    return email.message_from_bytes(EW_GAP.sub(rb"\1", head), policy=email.policy.default)
+
+
+def _same_mailbox(header, meant: Address) -> bool:
+    """Whether a parsed From: or To: names exactly one mailbox: `meant`, display name and address."""
+    found = header.addresses if header is not None else ()
+    return len(found) == 1 and (found[0].display_name, found[0].addr_spec) == (meant.display_name, meant.addr_spec)

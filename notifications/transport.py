@@ -16,6 +16,7 @@ import abc
 import contextlib
 import math
 import os
+import re
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
@@ -27,9 +28,10 @@ from pathlib import Path
 from cycle.encoding import require_utf8
 from cycle.errors import BadInput
 from notifications.errors import Rejected, RelayDown, TryLater, UnsafeHeader
-from notifications.mail import address, ascii_address, header_text
+from notifications.mail import address, header_text, require_sender
 
 DEFAULT_SENDER = "arshjul@localhost"
+MAILBOX = re.compile(r"\s*([^<>\"]*?)\s*<([^<>]*)>\s*")  # Name <addr>, the name not quoted
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 SMTP_TIMEOUT_SECONDS = 30.0
 
@@ -214,15 +216,23 @@ def sender_from(value: str | None) -> Address:
 
     The IDNA form (RFC 5890) serves the From header, the Message-ID and the envelope alike:
     our own address then never makes a message need SMTPUTF8 (RFC 6531), so any relay takes it.
+    The name goes out as the recipients' names do, and is refused now if it would not reach them unchanged.
     """
     value = require_utf8(value or DEFAULT_SENDER, "ARSHJUL_MAIL_FROM")
     try:
         # Checked whole first: parseaddr would quietly fold a line break away.
         header_text(value, "the sender")
-        name, addr = parseaddr(value)
-        return ascii_address(address(name or "arshjul", addr, "sender"), "sender")
+        name, addr = _name_and_address(value)
+        return require_sender(address(name or "arshjul", addr, "sender"))
     except UnsafeHeader as err:
         raise BadInput(f"ARSHJUL_MAIL_FROM: {err.message}") from err
+
+
+def _name_and_address(value: str) -> tuple[str, str]:
+    """`Name <addr>` with the name as written, commas and colons too (`Årshjulet för Ånge kommun, ekonomiavdelningen
+    <…>`, which RFC 5322 would read as two addresses); a quoted name or a bare address as RFC 5322 reads it."""
+    written = MAILBOX.fullmatch(value)
+    return (written[1], written[2]) if written else parseaddr(value)
 
 
 def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Transport:

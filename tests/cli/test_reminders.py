@@ -15,6 +15,7 @@ import time
 import idna
 
 from tests.cli.conftest import CYCLE, STAGE, arshjul_command, clean_env
+from tests.integration.conftest import shown_from
 
 PLAN_KEYS = {"to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason"}
 FRIDAY = "2026-02-06T07:00"  # Stockholm: a week before the inputs are due on 2026-02-13
@@ -87,6 +88,16 @@ def test_send_uses_smtp_when_arshjul_smtp_url_is_set(run, url, smtp_sink, tmp_pa
     received = smtp_sink.take()
     assert {r.to for r in received} >= {"sara.lund@example.se", "linnea.soderstrom@example.se"}
     assert not (tmp_path / "arshjul-mail").exists()
+
+
+def test_send_with_a_long_sender_name_outside_ascii_shows_it_word_for_word(run, url, smtp_sink):
+    assert run("--db", url, "--as", "oskar", "stage", "open", CYCLE, STAGE).code == 0
+    name = "Årshjulet för Ånge kommun, ekonomiavdelningen"  # as people write it: the comma not quoted
+    env = {"ARSHJUL_SMTP_URL": f"smtp://127.0.0.1:{smtp_sink.port}", "ARSHJUL_MAIL_FROM": f"{name} <hjul@ange.se>"}
+    ran = run("--db", url, "--as", "nils", "reminders", "send", "--at", FRIDAY, env=env)
+    assert ran.code == 0, ran.stderr
+    received = smtp_sink.take()
+    assert received and all(shown_from(r.raw) == (name, "hjul@ange.se") for r in received)
 
 
 def test_send_with_a_non_ascii_sender_domain_writes_its_idna_form(run, url, tmp_path):

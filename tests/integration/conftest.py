@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import email
+import email.header
 import email.policy
+import email.utils
 import socket
 from dataclasses import dataclass, field
 
@@ -67,6 +69,14 @@ class Sink:
         """The messages received since the last call."""
         taken, self.received = self.received, []
         return taken
+
+
+def shown_from(raw: bytes) -> tuple[str, str]:
+    """From: as an RFC 2047 reader shows it (the blanks between encoded words dropped; Python 3.11's own parser
+    keeps them, python/cpython#128110)."""
+    head = email.message_from_bytes(raw, policy=email.policy.compat32)
+    ((display, addr),) = email.utils.getaddresses(["".join(head["From"].splitlines())])
+    return str(email.header.make_header(email.header.decode_header(display))), addr
 
 
 def free_port() -> int:
