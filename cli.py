@@ -39,6 +39,7 @@ from console.params import (
     completer,
     cycle_argument,
     database_exists,
+    not_blank,
     stage_argument,
     unit_option,
 )
@@ -365,7 +366,8 @@ def deadline() -> None:
 @stage_argument
 @click.argument("target", metavar="[INPUT] DATE", nargs=-1, required=True, shell_complete=completer("input"))
 @click.option("--unit", shell_complete=completer("unit"), help="The unit whose INPUT it is (needed with INPUT).")
-@click.option("-m", "--message", "reason", metavar="REASON", required=True, help="Why it moves; kept in the log.")
+@click.option("-m", "--message", "reason", metavar="REASON", required=True, callback=not_blank,
+              help="Why it moves; kept in the log.")  # fmt: skip
 @click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a decision's paragraph.")
 @pass_app
 def deadline_set(app: App, cycle_id: str, stage_key: str, target: tuple[str, ...], unit, reason, ref) -> None:

@@ -78,11 +78,19 @@ def unit_option(f):
                         help="The unit whose input it is (one input per unit in its `from` list).")(f)  # fmt: skip
 
 
+def not_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A required -m that says nothing is missing too: bad usage (exit 2), like leaving it out."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("it is empty; say what it is about")
+    return value
+
+
 def comment_options(required: bool):
     def decorate(f):
         f = click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a diarienummer.")(f)
         why = "Required: say what to change." if required else "Optional."
         return click.option("-m", "--message", metavar="TEXT", required=required,
+                            callback=not_blank if required else None,
                             help=f"A comment for the log and the people told. {why}")(f)  # fmt: skip
 
     return decorate

@@ -70,6 +70,8 @@ def test_an_empty_as_is_bad_usage_not_the_login_name(run, url):
     ("status", CYCLE, "--at", "2026-02-30"), ("stage", "return", CYCLE, STAGE),
     ("deadline", "set", CYCLE, STAGE, "2026-03-01"), ("deadline", "set", CYCLE, STAGE, INPUT, "2026-03-01", "-m", "x"),
     ("reminders", "list", "--status", "nope"), ("cycle", "list", "--format", "ndjson"),
+    ("stage", "return", CYCLE, STAGE, "-m", " "), ("deadline", "set", CYCLE, STAGE, "2026-03-01", "-m", ""),
+    ("input", "return", CYCLE, STAGE, INPUT, "--unit", "bou", "-m", "\t"),
 ])  # fmt: skip
 def test_a_usage_error_is_error_lines_like_every_other_error(run, url, args):
     ran = run("--db", url, "--as", "nils", *args)
