@@ -19,6 +19,8 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import reprlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 from cycle import log, people, segment
 from cycle.cycles import fingerprint
 from cycle.database import Database
+from cycle.encoding import not_utf8
 from cycle.errors import BadInput
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Stage, StageState
 from cycle.segment import GAP, LINK, Finding, Segment
@@ -38,6 +41,7 @@ MISSING, PENDING = InputState.MISSING.value, StageState.PENDING.value
 # Below this many entries, starting worker processes costs more than it saves.
 PARALLEL_FROM = 300_000
 PER_WORKER = 150_000
+_SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
 
 
 @dataclass
@@ -100,12 +104,25 @@ def take_checkpoint(db: Database, actor: str) -> dict:
 
 
 def parse_checkpoint(text: str, source: str) -> dict:
+    """A checkpoint as `audit checkpoint` writes it: a whole number of entries and a SHA-256 in hex."""
     try:
         data = json.loads(text)
-        entries, head_hash = int(data["entries"]), str(data["head_hash"])
+        entries, head_hash = data["entries"], data["head_hash"]
     except (ValueError, KeyError, TypeError) as err:
         raise BadInput(f"{source}: not an arshjul checkpoint (want JSON with entries and head_hash): {err}") from err
-    return {**data, "entries": entries, "head_hash": head_hash}
+    if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
+        raise BadInput(f"{source}: the checkpoint's entries must be a whole number of entries, not {_shown(entries)}")
+    if not isinstance(head_hash, str) or not _SHA256_HEX.fullmatch(head_hash):
+        raise BadInput(f"{source}: the checkpoint's head_hash must be 64 hexadecimal digits, not {_shown(head_hash)}")
+    at = data.get("at")
+    if at is not None and not (isinstance(at, str) and not_utf8(at) is None):
+        raise BadInput(f"{source}: the checkpoint's at must be the moment it was taken, not {_shown(at)}")
+    return {"entries": entries, "head_hash": head_hash.lower(), "at": at}
+
+
+def _shown(value) -> str:
+    """A value from a file, quoted for a message: short, lone surrogates escaped like every unprintable character."""
+    return reprlib.repr(value)
 
 
 # --- the chain -------------------------------------------------------------------

@@ -324,3 +324,33 @@ def test_audit_verify_rejects_a_foreign_checkpoint_file(cli, tmp_path):
     junk = tmp_path / "junk.json"
     junk.write_text("[1, 2]", encoding="utf-8")
     assert cli("--as", "ulf", "audit", "verify", "--checkpoint", str(junk)).code == 2
+
+
+@pytest.mark.parametrize(("kept", "said"), [
+    ({"entries": 2.7}, "entries must be a whole number of entries, not 2.7"),
+    ({"entries": "2"}, "entries must be a whole number of entries, not '2'"),
+    ({"entries": True}, "entries must be a whole number of entries, not True"),
+    ({"entries": -1}, "entries must be a whole number of entries, not -1"),
+    ({"head_hash": "abc"}, "head_hash must be 64 hexadecimal digits, not 'abc'"),
+    ({"head_hash": "\ud800" * 64}, "head_hash must be 64 hexadecimal digits, not '\\ud800"),
+    ({"at": "\udcff"}, "at must be the moment it was taken, not '\\udcff'"),
+])  # fmt: skip
+def test_audit_verify_refuses_a_checkpoint_with_a_bad_field_and_says_which(cli, tmp_path, kept, said):
+    checkpoint = tmp_path / "kept.json"
+    assert cli("--as", "ulf", "audit", "checkpoint", "-o", str(checkpoint)).code == 0
+    fields = json.loads(checkpoint.read_text(encoding="utf-8"))
+    checkpoint.write_text(json.dumps({**fields, **kept}), encoding="utf-8")  # ASCII JSON, surrogates as \u escapes
+    ran = cli("--as", "ulf", "audit", "verify", "--checkpoint", str(checkpoint), "--format", "json")
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr.startswith(f"Error: {checkpoint}: the checkpoint's {said}"), ran.stderr
+
+
+def test_audit_verify_takes_a_checkpoint_hash_in_capitals(cli, tmp_path):
+    checkpoint = tmp_path / "kept.json"
+    assert cli("--as", "ulf", "audit", "checkpoint", "-o", str(checkpoint)).code == 0
+    fields = json.loads(checkpoint.read_text(encoding="utf-8"))
+    checkpoint.write_text(json.dumps({**fields, "head_hash": fields["head_hash"].upper()}), encoding="utf-8")
+    verdict = json.loads(
+        cli("--as", "ulf", "audit", "verify", "--checkpoint", str(checkpoint), "--format", "json").stdout
+    )
+    assert verdict["ok"] is True and verdict["checkpoint"]["head_hash"] == fields["head_hash"]
