@@ -167,8 +167,9 @@ def org() -> None:
 def org_load(app: App, file: str) -> None:
     """Load units, people, role grants and meetings from ORG.yaml (an idempotent upsert).
 
-    The people in the file get exactly the roles it lists. The first load on an empty
-    database bootstraps it and must name an admin; after that only an admin may load.
+    The people in the file get exactly the roles it lists, and people left out of it
+    lose theirs (their names stay, for the log). Every load must name an admin; the
+    first, on an empty database, bootstraps it, and after that only an admin may load.
     """
     from cycle.organisation import load_organisation
     from workflows.loader import load_organisation as read_organisation

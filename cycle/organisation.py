@@ -1,8 +1,9 @@
 """Loading an organisation file: units, people, role grants and meetings.
 
 An idempotent upsert. The people in the file get exactly the roles the file
-lists (so removing a line revokes a role); people, units and meetings absent
-from the file stay, because the log and the cycles still refer to them. The
+lists (so removing a line revokes a role), and people absent from the file hold
+none: they, and units absent from the file, stay only because the log and the
+cycles still refer to them. The
 first load on an empty database bootstraps and must name an admin; after that
 only an admin may load.
 """
@@ -38,10 +39,9 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
     require_utf8(org.source, f"the file name {ascii(org.source)}")  # the log keeps it
     with db.write() as session:
         bootstrap = not people.anyone_registered(session)
-        if bootstrap:
-            _require_an_admin(org)
-        else:
+        if not bootstrap:
             people.require(people.person(session, actor), "admin", None, "load an organisation")
+        _require_an_admin(org, bootstrap)
         counts = (
             _upsert_units(session, org.units),
             _upsert_people(session, org.people),
@@ -59,12 +59,14 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
         return Loaded(*counts, changed=True, bootstrap=bootstrap, seq=entry.seq)
 
 
-def _require_an_admin(org: Organisation) -> None:
+def _require_an_admin(org: Organisation, bootstrap: bool) -> None:
+    """The file's grants are all the grants there are, so it must keep someone able to load the next one."""
     if any(role.role == "admin" for p in org.people for role in p.roles):
         return
+    which = "the first organisation loaded" if bootstrap else "the organisation"
     raise Refused(
-        f"{org.source}: the first organisation loaded must give someone the role admin",
-        "otherwise nobody could load the next one",
+        f"{org.source}: {which} must give someone the role admin",
+        "otherwise nobody could load the next one or start a cycle",
     )
 
 
@@ -116,11 +118,8 @@ def _upsert_people(session: Session, persons: tuple[PersonDef, ...]) -> int:
 
 
 def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> int:
-    listed = {p.username for p in persons}
-    current = {
-        (g.username, g.role, g.unit_key): g
-        for g in session.execute(select(RoleGrant).where(RoleGrant.username.in_(listed))).scalars()
-    }
+    """Every grant is the file's: someone who left the file leaves their roles behind."""
+    current = {(g.username, g.role, g.unit_key): g for g in session.execute(select(RoleGrant)).scalars()}
     wanted = {(p.username, r.role, r.unit or "") for p in persons for r in p.roles}
     for key in current.keys() - wanted:
         session.delete(current[key])

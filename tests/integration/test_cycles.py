@@ -108,3 +108,28 @@ def test_a_reload_revokes_roles_no_longer_listed(db):
         grants = s.execute(select(RoleGrant.role, RoleGrant.unit_key).where(RoleGrant.username == "per")).all()
         assert [tuple(g) for g in grants] == [("contributor", "bou")]
         assert s.get(Person, "per").email == "per@example.se"
+
+
+def test_a_person_no_longer_in_the_file_loses_every_role_but_stays_in_the_log(db):
+    cid = started(db)
+    actions.open_stage(db, "anna", cid, "analys")
+    without_anna = Organisation(ORG.units, tuple(p for p in PEOPLE if p.username != "anna"), ORG.meetings)
+    loaded = organisation.load_organisation(db, "admin", without_anna)
+    assert loaded.changed and loaded.grants == 2
+    with pytest.raises(MissingRole, match="anna may not"):
+        actions.submit_stage(db, "anna", cid, "analys")
+    with db.read() as s:
+        assert s.execute(select(RoleGrant).where(RoleGrant.username == "anna")).first() is None
+        assert s.get(Person, "anna").name == "Anna Åberg"  # the log still names her
+    again = organisation.load_organisation(db, "admin", without_anna)
+    assert not again.changed
+
+
+def test_a_load_that_would_leave_no_admin_is_refused_and_writes_nothing(db):
+    organisation.load_organisation(db, "admin", ORG)
+    for people in (PEOPLE[1:], (PersonDef("admin", "Ada Admin", "admin@example.se"), *PEOPLE[1:])):
+        with pytest.raises(Refused, match="must give someone the role admin"):
+            organisation.load_organisation(db, "admin", Organisation(ORG.units, people, ORG.meetings))
+    with db.read() as s:
+        assert s.execute(select(LogEntry.event)).scalars().all() == ["org_load"]
+        assert s.execute(select(RoleGrant).where(RoleGrant.role == "admin")).scalars().one().username == "admin"
