@@ -14,7 +14,8 @@ The context every digest template gets:
   comment, inputs, item_key, to`;
 - `count`: the number of items.
 The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`;
-the test `item is late` tells a reminder going out after its slot's day (see `late`).
+the test `item is late` tells a reminder going out after its slot's day (see `late`), and
+`item is early` one going out before it (see `early`).
 """
 
 from __future__ import annotations
@@ -57,8 +58,22 @@ def late(item: dict) -> bool:
     `overdue-3`: -3); an item counted fewer (a digest held up by the relay, brought up to
     date when it finally goes out) is late. Event notices have no such day and never are.
     """
-    planned = {"before": item["slot_days"], "deadline": 0, "overdue": -item["slot_days"]}.get(item["slot_kind"])
+    planned = _planned_days(item)
     return planned is not None and item["days"] < planned
+
+
+def early(item: dict) -> bool:
+    """Whether a reminder goes out before its slot's day: `reminders send --at` a later moment, read today.
+
+    Its days are counted from the day it is read, so they are more than its slot leaves.
+    """
+    planned = _planned_days(item)
+    return planned is not None and item["days"] > planned
+
+
+def _planned_days(item: dict) -> int | None:
+    """The days to the deadline on the slot's day; None for an event notice."""
+    return {"before": item["slot_days"], "deadline": 0, "overdue": -item["slot_days"]}.get(item["slot_kind"])
 
 
 def language(locale: str | None) -> str:
@@ -76,6 +91,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters["longdate"] = long_date
     env.tests["late"] = late
+    env.tests["early"] = early
     return env
 
 

@@ -180,3 +180,21 @@ def _read_until(proc: subprocess.Popen, word: str, seconds: float) -> str:
                 said += line
     assert word in said, said
     return said
+
+
+def test_send_at_a_later_moment_says_the_reminder_goes_out_early_not_that_its_slot_is_today(cli, tmp_path):
+    # The clock says Monday 2026-02-02; the admin sends what Friday's 7-days-before slot holds.
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    mail = tmp_path / "mail"
+    assert cli("--as", "nils", "reminders", "send", "--at", FRIDAY, "--mail-dir", str(mail)).code == 0
+    read = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in mail.glob("*.eml")]
+    by_to = {m["To"].addresses[0].username: m for m in read}
+    sara = by_to["sara.lund"].get_body(("plain",)).get_content()  # Swedish
+    assert "13 februari 2026 (11 dagar kvar)" in sara  # counted from the day she reads it
+    early = "planerad till 7 dagar före tidsgränsen 13 februari 2026, men skickas redan nu"
+    assert f"Varför nu:  {early}" in sara and "Varför nu:  7 dagar före" not in sara
+    html = by_to["sara.lund"].get_body(("html",)).get_content()
+    assert f'<th align="left">Varför nu</th><td>{early}</td>' in html
+    james = by_to["james.whitfield"].get_body(("plain",)).get_content()  # English
+    assert "13 February 2026 (11 days left)" in james
+    assert "Why now:    planned for 7 days before the deadline 13 February 2026, but sent early" in james

@@ -19,7 +19,7 @@ from markupsafe import escape
 
 from notifications.errors import UnsafeHeader
 from notifications.mail import Letter, compose, display_name
-from notifications.render import TEMPLATES, late, long_date, render
+from notifications.render import TEMPLATES, early, late, long_date, render
 
 SENDER = Address("Årshjulet", addr_spec="arshjul@ange.example")
 KINDS = ("submit", "decide", "finish", "escalation", "opened", "returned")
@@ -117,9 +117,24 @@ def test_a_reminder_sent_after_its_slots_day_says_it_was_planned_for_the_slot(sl
     assert f'<th align="left">Why now</th><td>{late_en}</td>' in english.html
 
 
+@pytest.mark.parametrize("slot, days, sv, en", SLOT_PHRASES)
+@pytest.mark.parametrize("sooner", [1, 30])
+def test_a_reminder_sent_before_its_slots_day_says_it_goes_out_early(slot, days, sv, en, sooner):
+    item = slotted(slot, days + sooner)  # `reminders send --at` a later moment: the days counted from today
+    assert early(item) and not late(item)
+    late_sv, late_en = LATE_PHRASES[slot]
+    early_sv = late_sv.replace("skickas först nu", "skickas redan nu")
+    early_en = late_en.replace("only sent now", "sent early")
+    swedish, english = render(person("sv"), [item]), render(person("en"), [item])
+    assert f"Varför nu:  {early_sv}\n" in swedish.text
+    assert f'<th align="left">Varför nu</th><td>{early_sv}</td>' in swedish.html
+    assert f"Why now:    {early_en}\n" in english.text
+    assert f'<th align="left">Why now</th><td>{early_en}</td>' in english.html
+
+
 @pytest.mark.parametrize("kind", ["opened", "returned"])
 def test_an_event_notice_is_never_late_whenever_it_goes_out(kind):
-    assert not late(payload(kind, days=-30))
+    assert not late(payload(kind, days=-30)) and not early(payload(kind, days=30))
     assert "skickas först nu" not in render(person("sv"), [payload(kind, days=-30)]).text
 
 
