@@ -170,6 +170,8 @@ def org_load(app: App, file: str) -> None:
     The people in the file get exactly the roles it lists, and people left out of it
     lose theirs (their names stay, for the log). Every load must name an admin; the
     first, on an empty database, bootstraps it, and after that only an admin may load.
+    For each year the file lists meetings in, they replace that year's meetings loaded
+    before (a moved or cancelled meeting goes); other years keep theirs.
     """
     from cycle.organisation import load_organisation
     from workflows.loader import load_organisation as read_organisation

@@ -3,7 +3,8 @@
 An idempotent upsert. The people in the file get exactly the roles the file
 lists (so removing a line revokes a role), and people absent from the file hold
 none: they, and units absent from the file, stay only because the log and the
-cycles still refer to them. The
+cycles still refer to them. For each year the file lists meetings in, those are
+that year's meetings; cycles already started keep the instances they were given. The
 first load on an empty database bootstraps and must name an admin; after that
 only an admin may load.
 """
@@ -46,7 +47,7 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
             _upsert_units(session, org.units),
             _upsert_people(session, org.people),
             _replace_grants(session, org.people),
-            _add_meetings(session, org),
+            _replace_meetings(session, org),
         )
         if not any(counts):
             return Loaded(0, 0, 0, 0, changed=False, bootstrap=bootstrap, seq=None)
@@ -128,11 +129,18 @@ def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> int:
     return len(current.keys() ^ wanted)
 
 
-def _add_meetings(session: Session, org: Organisation) -> int:
-    existing = {tuple(row) for row in session.execute(select(Meeting.unit_key, Meeting.date))}
-    new = sorted({(m.unit, m.date) for m in org.meetings} - existing)
+def _replace_meetings(session: Session, org: Organisation) -> int:
+    """The file's meetings are all of their years' meetings, so a moved or cancelled
+    meeting goes; years the file lists no meeting in keep what was loaded before."""
+    years = {m.date.year for m in org.meetings}
+    existing = {(row.unit_key, row.date): row for row in session.execute(select(Meeting)).scalars()}
+    wanted = {(m.unit, m.date) for m in org.meetings}
+    gone = [row for key, row in existing.items() if key[1].year in years and key not in wanted]
+    for row in gone:
+        session.delete(row)
+    new = sorted(wanted - existing.keys())
     session.add_all(Meeting(unit_key=unit, date=day) for unit, day in new)
-    return len(new)
+    return len(new) + len(gone)
 
 
 def _digest(org: Organisation) -> str:

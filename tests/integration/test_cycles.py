@@ -11,7 +11,7 @@ from cycle import actions, cycles, organisation
 from cycle.errors import MissingRole, NotFound, Refused
 from cycle.models import InputItem, LogEntry, Person, RoleGrant, Stage
 from tests.wheel import ORG, PEOPLE, WHEEL, started
-from workflows.definition import Organisation, PersonDef, RoleDef
+from workflows.definition import MeetingDef, Organisation, PersonDef, RoleDef
 
 
 def stages_of(db, cycle_id: str) -> dict[str, Stage]:
@@ -133,3 +133,18 @@ def test_a_load_that_would_leave_no_admin_is_refused_and_writes_nothing(db):
     with db.read() as s:
         assert s.execute(select(LogEntry.event)).scalars().all() == ["org_load"]
         assert s.execute(select(RoleGrant).where(RoleGrant.role == "admin")).scalars().one().username == "admin"
+
+
+def test_a_moved_meeting_replaces_the_old_date_and_other_years_keep_theirs(db):
+    organisation.load_organisation(db, "admin", ORG)
+    moved = tuple(MeetingDef("ks", dt.date(2027, 2, 17)) if m.date == dt.date(2027, 2, 10) else m
+                  for m in ORG.meetings if m.date.year == 2027)  # fmt: skip
+    loaded = organisation.load_organisation(db, "admin", Organisation(ORG.units, PEOPLE, moved))
+    assert loaded.changed and loaded.meetings == 2  # one removed, one added
+    assert not organisation.load_organisation(db, "admin", Organisation(ORG.units, PEOPLE, moved)).changed
+    cid = cycles.start_cycle(db, "admin", WHEEL, 2027).cycle
+    meetings = sorted(k for k, s in stages_of(db, cid).items() if s.definition_key == "ekrapport")
+    assert meetings == ["ekrapport@2027-02-17", "ekrapport@2027-04-14", "ekrapport@2027-09-22"]
+    # The file lists no meeting in 2028: the ones loaded before stay.
+    assert sorted(stages_of(db, cycles.start_cycle(db, "admin", WHEEL, 2028).cycle)) == [
+        "analys", "budget", "ekrapport@2028-02-09"]  # fmt: skip
