@@ -22,6 +22,7 @@ from cycle.agenda import remind_from
 from cycle.database import Database
 from cycle.errors import NotFound, Refused
 from cycle.models import Cycle, InputItem, InputState, Meeting, Stage, StageState, Unit
+from workflows.checks import Problems, suggestion
 from workflows.definition import ReminderPolicy, StageDef, Workflow
 
 
@@ -82,18 +83,17 @@ def _instances(stages: list[dict], inputs: list[dict]) -> list[tuple]:
 
 
 def _require_units(session: Session, workflow: Workflow) -> None:
-    wanted = set()
-    for stage in workflow.stages:
-        wanted |= {stage.owner, stage.decided_by} | ({stage.per_meeting} if stage.per_meeting else set())
-        for item in stage.inputs:
-            wanted |= set(item.from_units) | {item.approved_by}
+    """Every unit the definition names exists; if not, each place that names one is shown."""
     known = set(session.execute(select(Unit.key)).scalars())
-    missing = sorted(wanted - known)
-    if missing:
-        raise NotFound(
-            f"{workflow.source} names units the organisation does not have: {', '.join(missing)}",
-            "add them to the organisation file and run `arshjul org load`",
-        )
+    places = Problems(workflow.lines)
+    for path, unit in workflow.unit_references():
+        if unit not in known:
+            places.add(path, f"{unit!r}{suggestion(unit, known)}")
+    if places.items:
+        missing = sorted({unit for _, unit in workflow.unit_references()} - known)
+        head = f"{workflow.source} names units the organisation does not have: {', '.join(missing)}"
+        raise NotFound("\n".join([head, *(f"{workflow.source}: {place}" for place in places.items)]),
+                       "add them to the organisation file and run `arshjul org load`, or correct the keys")  # fmt: skip
 
 
 def _plan_stages(session: Session, workflow: Workflow, year: int) -> tuple[list[dict], list[str]]:

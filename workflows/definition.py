@@ -8,6 +8,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 STAGE_ROLES = ("owner", "contributor", "approver")
@@ -98,12 +99,25 @@ class Workflow:
     stages: tuple[StageDef, ...]
     source: str = "<memory>"
     description: str = ""
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)  # key path → line in source
 
     def stage(self, key: str) -> StageDef:
         for stage in self.stages:
             if stage.key == key:
                 return stage
         raise KeyError(key)
+
+    def unit_references(self) -> Iterator[tuple[str, str]]:
+        """(key path, unit key) of every unit the definition names, in file order."""
+        for i, stage in enumerate(self.stages):
+            at = f"stages[{i}]"
+            if stage.per_meeting:
+                yield f"{at}.per_meeting", stage.per_meeting
+            yield f"{at}.owner", stage.owner
+            yield f"{at}.decided_by", stage.decided_by
+            for j, item in enumerate(stage.inputs):
+                yield from ((f"{at}.inputs[{j}].from[{k}]", unit) for k, unit in enumerate(item.from_units))
+                yield f"{at}.inputs[{j}].approved_by", item.approved_by
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from cycle import actions, cycles, organisation
 from cycle.errors import MissingRole, NotFound, Refused
 from cycle.models import InputItem, LogEntry, Person, RoleGrant, Stage
 from tests.wheel import ORG, PEOPLE, WHEEL, started
+from workflows.loader import load_workflow
 from workflows.definition import MeetingDef, Organisation, PersonDef, RoleDef
 
 
@@ -148,3 +149,22 @@ def test_a_moved_meeting_replaces_the_old_date_and_other_years_keep_theirs(db):
     # The file lists no meeting in 2028: the ones loaded before stay.
     assert sorted(stages_of(db, cycles.start_cycle(db, "admin", WHEEL, 2028).cycle)) == [
         "analys", "budget", "ekrapport@2028-02-09"]  # fmt: skip
+
+
+def test_units_the_organisation_lacks_are_named_where_the_definition_uses_them(db, tmp_path):
+    organisation.load_organisation(db, "admin", ORG)
+    path = tmp_path / "wheel.yaml"
+    path.write_text(
+        "id: test\nname: T\ntimezone: Europe/Stockholm\nholidays: SE\nstages:\n"
+        "  - key: a\n    name: A\n    owner: kss\n    decided_by: ks\n    deadline: Y-05-03\n"
+        "    inputs:\n      - {key: i, name: I, from: [bou, sco], approved_by: ks}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(NotFound) as caught:
+        cycles.start_cycle(db, "admin", load_workflow(path), 2027)
+    assert "\n".join(caught.value.lines()).splitlines() == [  # as the console shows them, one Error: a line
+        f"{path} names units the organisation does not have: kss, sco",
+        f"{path}: stages[0].owner: 'kss' (did you mean 'ks'?) (line 8)",
+        f"{path}: stages[0].inputs[0].from[1]: 'sco' (did you mean 'soc'?) (line 12)",
+        "add them to the organisation file and run `arshjul org load`, or correct the keys",
+    ]
