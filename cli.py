@@ -194,7 +194,7 @@ def workflow() -> None:
 
 
 @workflow.command("check")
-@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", metavar="FILE...", nargs=-1, required=True, type=click.Path())  # each problem is reported
 def workflow_check(files: tuple[str, ...]) -> None:
     """Validate definitions; report every problem with its file and key path (exit 2 if any)."""
     from workflows.loader import load_workflow

@@ -8,6 +8,7 @@ bomb, a Python tag, a huge file) must fail quickly instead of costing memory or 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,7 +121,10 @@ def read_yaml(path: str | os.PathLike[str]) -> Document:
     """Read a file; raises InvalidDefinition naming the file as given."""
     source = os.fspath(path)
     try:
-        size = os.stat(source).st_size
+        status = os.stat(source)
+        if stat.S_ISDIR(status.st_mode):
+            raise InvalidDefinition(source, ["cannot be read: it is a folder, not a file"])
+        size = status.st_size
         if size > MAX_BYTES:
             raise InvalidDefinition(source, [f"the file is {size:,} bytes; the limit is {MAX_BYTES:,}"])
         with open(source, "rb") as stream:

@@ -354,3 +354,15 @@ def test_audit_verify_takes_a_checkpoint_hash_in_capitals(cli, tmp_path):
         cli("--as", "ulf", "audit", "verify", "--checkpoint", str(checkpoint), "--format", "json").stdout
     )
     assert verdict["ok"] is True and verdict["checkpoint"]["head_hash"] == fields["head_hash"]
+
+
+def test_workflow_check_reports_a_folder_among_the_files_and_still_checks_the_others(run, tmp_path):
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "empty.yaml").write_text("", encoding="utf-8")
+    ran = run("workflow", "check", str(ANGE), "wheels", "empty.yaml")
+    assert ran.code == 2
+    assert f"ok: {ANGE} (10 stages" in ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("Error: ")]
+    assert errors == ["Error: wheels: cannot be read: it is a folder, not a file",
+                      "Error: empty.yaml: the file is empty; expected a mapping with the keys id, name, timezone,"
+                      " holidays, stages"]  # fmt: skip
