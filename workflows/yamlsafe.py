@@ -149,7 +149,7 @@ def parse_yaml(text: str | bytes, source: str) -> Document:
         document.data = loader.construct_document(node)
         return document
     except yaml.YAMLError as exc:
-        raise InvalidDefinition(source, [describe_yaml_error(exc)]) from exc
+        raise InvalidDefinition(source, [describe_yaml_error(exc, text)]) from exc
     except RecursionError as exc:  # aliases of deeply nested values, nested again
         raise InvalidDefinition(source, ["the values are nested too deeply"]) from exc
     finally:
@@ -157,17 +157,33 @@ def parse_yaml(text: str | bytes, source: str) -> Document:
             loader.dispose()
 
 
-def describe_yaml_error(exc: yaml.YAMLError) -> str:
+def describe_yaml_error(exc: yaml.YAMLError, text: str | bytes | None = None) -> str:
     """One line with the position, for people who have never read a YAML traceback."""
     if isinstance(exc, ReaderError):
         hint = " (save the file as UTF-8)" if exc.encoding != "unicode" else ""
-        return f"cannot read the text at character {exc.position}: {exc.reason}{hint}"
+        return f"{_reader_position(exc, text)}cannot read the text: {exc.reason}{hint}"
     if not isinstance(exc, yaml.MarkedYAMLError):
         return f"not valid YAML: {exc}"
     mark = exc.problem_mark or exc.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
     problem = exc.problem or "not valid YAML"
+    if "found character '\\t'" in problem:  # the scanner's words for a tab where indentation goes
+        return f"{where}found a tab: YAML indents with spaces, not tabs"
     return f"{where}{exc.context}, {problem}" if exc.context else f"{where}{problem}"
+
+
+def _reader_position(exc: ReaderError, text: str | bytes | None) -> str:
+    """`line L, column C: ` of a reader error: a byte offset if the text could not be decoded,
+    else a character offset."""
+    if text is None:
+        return f"at character {exc.position}: "
+    if exc.encoding != "unicode" and isinstance(text, bytes):
+        before = text[: exc.position].decode("utf-8", errors="replace")
+    else:
+        decoded = text.decode("utf-8", errors="replace") if isinstance(text, bytes) else text
+        before = decoded[: exc.position]
+    line, column = before.count("\n") + 1, len(before) - before.rfind("\n")
+    return f"line {line}, column {column}: "
 
 
 def _survey(node: Node, path: str, document: Document) -> None:

@@ -450,6 +450,20 @@ def test_non_utf8_files_are_refused(tmp_path):
     assert "(save the file as UTF-8)" in problems(path)[0]
 
 
+def test_a_latin1_file_is_refused_at_the_line_of_its_first_non_utf8_letter(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes("id: ange\nname: Årshjul för Ånge\n".encode("latin-1"))
+    assert problems(path) == [
+        f"{path}: line 2, column 7: cannot read the text: invalid continuation byte (save the file as UTF-8)"
+    ]
+
+
+@pytest.mark.parametrize("text", ["id: a\n\tname: b\n", "stages:\n\t- key: a\n"])
+def test_a_tab_used_as_indentation_is_named_as_such(tmp_path, text):
+    (found,) = problems(write(tmp_path, text))
+    assert found.endswith("line 2, column 1: found a tab: YAML indents with spaces, not tabs")
+
+
 def test_oversized_files_are_refused_before_parsing(tmp_path):
     path = write(tmp_path, "# " + "x" * (2 * 1024 * 1024) + "\n")
     assert "the limit is 2,097,152" in problems(path)[0]
