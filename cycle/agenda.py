@@ -35,6 +35,7 @@ ROLES = ("owner", "contributor", "approver")
 WAITING_INPUT = (InputState.MISSING.value, InputState.RETURNED.value, InputState.SUBMITTED.value)
 WAITING_STAGE = (StageState.OPEN.value, StageState.SUBMITTED.value)
 NOTICE_EVENTS = ("open", "return")
+SINCE_EVENTS = ("open", "submit", "return", "deadline")
 DEFAULT_BEFORE_DAYS = ReminderPolicy().before_days
 
 
@@ -66,6 +67,10 @@ class Work:
     unit: str | None = None
     approved_by_unit: str | None = None
     submitted_by: str | None = None
+    # When the work last began to wait for whoever it waits for now (its stage opened, it was submitted or
+    # returned) or its deadline was moved, whichever is latest (aware, UTC), and that entry's event.
+    since: dt.datetime | None = None
+    since_event: str | None = None
 
     @property
     def is_input(self) -> bool:
@@ -113,7 +118,7 @@ def read(session: Session, since: dt.datetime, until: dt.datetime, stages: Itera
     horizon = _naive_utc(until).date() + dt.timedelta(days=1)
     noticed = {(e.cycle, e.stage) for e in entries} | set(stages)
     work = _open_inputs(session, horizon, noticed) + _open_stages(session)
-    work = _with_submitters(session, work)
+    work = _with_history(session, work, until)
     events = _events(entries, work)
     units = {w.owner_unit for w in work} | {w.decided_by_unit for w in work}
     units |= {w.unit for w in work if w.unit} | {w.approved_by_unit for w in work if w.approved_by_unit}
@@ -178,22 +183,33 @@ def _work(row) -> Work:
     return Work(**values)
 
 
-def _with_submitters(session: Session, work: list[Work]) -> list[Work]:
-    """Who submitted each submitted item: its latest `submit` entry (ix_log_subject)."""
-    waiting = [w for w in work if w.state == "submitted"]
-    if not waiting:
+def _with_history(session: Session, work: list[Work], until: dt.datetime) -> list[Work]:
+    """Who submitted each submitted item (four-eyes: not to be reminded to decide it), and when each piece of
+    work began its current wait (`Work.since`), from one read of the log's entries about them (ix_log_subject)."""
+    if not work:
         return work
     stmt = (
-        select(LogEntry.cycle, LogEntry.stage, LogEntry.input, LogEntry.unit, LogEntry.actor)
-        .where(LogEntry.event == "submit")
-        .where(LogEntry.cycle.in_({w.cycle for w in waiting}), LogEntry.stage.in_({w.stage for w in waiting}))
+        select(LogEntry.cycle, LogEntry.stage, LogEntry.input, LogEntry.unit, LogEntry.event, LogEntry.at,
+               LogEntry.actor)
+        .where(LogEntry.event.in_(SINCE_EVENTS), LogEntry.at <= _naive_utc(until))
+        .where(LogEntry.cycle.in_({w.cycle for w in work}), LogEntry.stage.in_({w.stage for w in work}))
         .order_by(LogEntry.seq)
-    )
-    latest = {tuple(row[:4]): row.actor for row in session.execute(stmt)}
-    return [
-        replace(w, submitted_by=latest.get((w.cycle, w.stage, w.input, w.unit))) if w.state == "submitted" else w
-        for w in work
-    ]
+    )  # fmt: skip
+    latest = {tuple(row[:5]): (row.at, row.actor) for row in session.execute(stmt)}  # (subject, event) -> latest
+    return [_since(w, latest) for w in work]
+
+
+def _since(work: Work, latest: dict[tuple, tuple[dt.datetime, str]]) -> Work:
+    own = (work.cycle, work.stage, work.input, work.unit)
+    if work.state == "submitted" and (*own, "submit") in latest:
+        work = replace(work, submitted_by=latest[(*own, "submit")][1])
+    found = [(latest[(*own, e)][0], e) for e in SINCE_EVENTS if (*own, e) in latest]
+    if work.is_input and (work.cycle, work.stage, None, None, "open") in latest:
+        found.append((latest[(work.cycle, work.stage, None, None, "open")][0], "open"))
+    if not found:
+        return work
+    at, event = max(found)
+    return replace(work, since=at.replace(tzinfo=dt.UTC), since_event=event)
 
 
 def _notice_entries(session: Session, since: dt.datetime, until: dt.datetime) -> list:

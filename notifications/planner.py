@@ -64,6 +64,8 @@ class Due:
     actor: str | None = None
     comment: str | None = None
     inputs: tuple[str, ...] = ()  # for `opened`: the names of the inputs now expected
+    since: str | None = None  # the local date the work began to wait for them, or its deadline moved (`Work.since`)
+    since_event: str | None = None  # open, submit, return or deadline: what happened then
 
     def sort_key(self) -> tuple:
         return (self.to.username, self.cycle, self.deadline, self.stage, self.input or "", self.unit or "",
@@ -243,8 +245,12 @@ def _due(agenda: Agenda, work: Work, at: dt.datetime, person: Recipient, kind: s
         cycle=work.cycle, cycle_name=work.cycle_name, stage=work.stage, stage_name=work.stage_name,
         input=work.input, input_name=work.input_name, unit=work.unit, unit_name=_unit_name(agenda, work, kind),
         deadline=work.deadline, days=(work.deadline - _today(at, work)).days, reason=reason,
-        command=command(kind, work),
+        command=command(kind, work), since=_since(work), since_event=work.since_event,
     )  # fmt: skip
+
+
+def _since(work: Work) -> str | None:
+    return None if work.since is None else work.since.astimezone(zone(work.timezone)).date().isoformat()
 
 
 def item_key(kind: str, work: Work, unit: str | None = None) -> str:

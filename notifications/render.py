@@ -11,11 +11,12 @@ The context every digest template gets:
 - `items`: the due items, most urgent first, each `notifications.planner.Due.payload()`:
   `kind, cycle, cycle_name, stage, stage_name, input, input_name, unit, unit_name,
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
-  comment, inputs, item_key, to`;
+  comment, inputs, item_key, to`, and (from items queued since they exist) `since, since_event`;
 - `count`: the number of items.
 The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`;
-the test `item is late` tells a reminder going out after its slot's day (see `late`), and
-`item is early` one going out before it (see `early`).
+the test `item is late` tells a reminder going out after its slot's day (see `late`),
+`item is early` one going out before it (see `early`), and `item is begun` one whose slot's
+day passed before the work began to wait for its reader (see `begun`).
 """
 
 from __future__ import annotations
@@ -59,7 +60,18 @@ def late(item: dict) -> bool:
     date when it finally goes out) is late. Event notices have no such day and never are.
     """
     planned = _planned_days(item)
-    return planned is not None and item["days"] < planned
+    return planned is not None and item["days"] < planned and not begun(item)
+
+
+def begun(item: dict) -> bool:
+    """Whether the reminder's slot's day passed before the work began to wait for its reader (the stage opened,
+    the input was handed in or returned) or before its deadline was moved: it goes out now because that happened,
+    not because it was held up, and "why now" says what happened."""
+    planned, since = _planned_days(item), item.get("since")
+    if planned is None or not since or not item.get("since_event"):
+        return False
+    slot_day = dt.date.fromisoformat(item["deadline"]) - dt.timedelta(days=planned)
+    return slot_day < dt.date.fromisoformat(since)
 
 
 def early(item: dict) -> bool:
@@ -92,6 +104,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     env.filters["longdate"] = long_date
     env.tests["late"] = late
     env.tests["early"] = early
+    env.tests["begun"] = begun
     return env
 
 

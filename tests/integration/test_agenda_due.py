@@ -21,7 +21,7 @@ def full(session, since, until) -> agenda.Agenda:
     """The agenda as if every waiting input of an open stage could be due."""
     found = agenda.read(session, since, until)
     everything = agenda._open_inputs(session, dt.date.max, set()) + agenda._open_stages(session)
-    everything = agenda._with_submitters(session, everything)
+    everything = agenda._with_history(session, everything, until)
     return dataclasses.replace(found, work=tuple(everything))
 
 

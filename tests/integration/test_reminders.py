@@ -194,3 +194,48 @@ def test_repeated_sends_and_a_second_node_deliver_each_reminder_once(wheel, cloc
     assert first["messages"] == 4 and again == {"enqueued": 0, "sent": 0, "failed": 0, "retrying": 0, "messages": 0}
     assert len(smtp_sink.take()) == 4
     assert [row["status"] for row in list_reminders(wheel, ADMIN)] == ["sent"] * 4
+
+
+def test_a_reminder_of_work_that_began_waiting_after_its_slot_says_what_happened_not_that_it_was_held_up(
+    wheel, clock, smtp, smtp_sink
+):
+    clock.set(local("2026-02-02T09:00"))  # after the inputs' 28-days-before slot (2026-01-16)
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-02-03T10:00"))
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    clock.set(local("2026-02-03T10:05"))
+    send_reminders(wheel, ADMIN, None, smtp)
+    by_to = {r.to.split("@")[0]: r for r in smtp_sink.take()}
+    sara = by_to["sara.lund"].text()  # her input is missing since the stage opened
+    assert "Varför nu:  etappen öppnades 2 februari 2026\n" in sara and "först nu" not in sara
+    lars = by_to["lars.engstrom"].text()  # soc's input waits for ks's approvers since it was handed in
+    assert "Varför nu:  lämnades in 3 februari 2026\n" in lars and "först nu" not in lars
+    james = by_to["james.whitfield"]  # reads English
+    assert "Why now:    the stage was opened on 2 February 2026\n" in james.text()
+    assert '<th align="left">Why now</th><td>the stage was opened on 2 February 2026</td>' in james.html()
+
+    clock.set(local("2026-02-06T07:05"))  # sara is reminded 7 days before, as planned
+    send_reminders(wheel, ADMIN, None, smtp)
+    smtp_sink.take()
+    clock.set(local("2026-02-09T10:00"))  # then her deadline moves a week later, past its new 7-days-before slot
+    actions.set_deadline(wheel, "karin", C, S, parse_date("2026-02-20"), "Skolans lov", input_key=INPUT, unit="bou")
+    clock.set(local("2026-02-09T10:05"))
+    send_reminders(wheel, ADMIN, None, smtp)
+    (moved,) = [r for r in smtp_sink.take() if r.to == "sara.lund@example.se"]
+    assert "20 februari 2026 (11 dagar kvar)" in moved.text()
+    assert "Varför nu:  tidsgränsen flyttades till 20 februari 2026 den 9 februari 2026\n" in moved.text()
+    assert "först nu" not in moved.text() and "först nu" not in moved.html()
+
+    clock.set(local("2026-02-13T07:05"))  # the new series goes on as planned
+    send_reminders(wheel, ADMIN, None, smtp)
+    (planned,) = [r for r in smtp_sink.take() if r.to == "sara.lund@example.se"]
+    assert "Varför nu:  7 dagar före tidsgränsen 20 februari 2026\n" in planned.text()
+
+
+def test_a_reminder_held_up_after_the_work_began_waiting_still_says_it_is_late(wheel, clock, smtp, smtp_sink):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-01-18T09:00"))  # the scheduler was down over the 28-days-before slot (2026-01-16)
+    send_reminders(wheel, ADMIN, None, smtp)
+    (sara,) = [r for r in smtp_sink.take() if r.to == "sara.lund@example.se"]
+    assert "Varför nu:  planerad till 28 dagar före tidsgränsen 13 februari 2026, men skickas först nu\n" in sara.text()
