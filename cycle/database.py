@@ -30,6 +30,10 @@ DEFAULT_URL = "sqlite:///arshjul.db"
 INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE of PostgreSQL's "permission denied" and of cycle.access's checks
 
 
+class SchemaTooNew(BadInput):
+    """The database's schema was made by a newer arshjul than this one."""
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -106,6 +110,7 @@ class Database:
     def require_schema(self) -> None:
         """Refuse to work on a database that `arshjul init` has not brought up to date."""
         where = describe(self.url)
+        self.require_lasting()
         if self._missing_file():
             raise SchemaMissing(f"the database {where} does not exist", "run `arshjul init` to create it")
         found = schema_revision(self.engine)
@@ -113,10 +118,15 @@ class Database:
             return
         if found is None:
             raise SchemaMissing(f"the database {where} has no arshjul schema", "run `arshjul init` first")
+        require_known(found, where)
         raise SchemaMissing(
             f"the database {where} has schema revision {found}, this arshjul expects {SCHEMA_REVISION}",
             "run `arshjul init` to upgrade it",
         )
+
+    def require_lasting(self) -> None:
+        """Refuse an in-memory SQLite database: each command would start from an empty one."""
+        require_lasting(self.engine)
 
     def _missing_file(self) -> bool:
         """An SQLite file that is not there; connecting would create it, empty."""
@@ -144,15 +154,35 @@ def describe(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def schema_revision(engine: Engine) -> str | None:
+def require_lasting(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        raise BadInput(
+            "the database is in memory (sqlite://): each command starts from an empty one and nothing is kept",
+            "give a file: --db sqlite:///arshjul.db (or ARSHJUL_DB)",
+        )
+
+
+def require_known(revision: str, where: str) -> None:
+    """Refuse a schema revision that no shipped migration made: a newer arshjul made it."""
+    from cycle.schema import known_revisions  # Alembic is loaded only when the revision is not ours
+
+    if revision not in known_revisions():
+        raise SchemaTooNew(
+            f"the database {where} has schema revision {revision}, newer than this arshjul "
+            f"(it knows revisions up to {SCHEMA_REVISION})",
+            "a newer arshjul has upgraded it: upgrade arshjul on this machine too (docs/deploy.md, section 7)",
+        )
+
+
+def schema_revision(engine: Engine | Connection) -> str | None:
     """The Alembic revision of the database, None for a database without our schema."""
     try:
-        with engine.connect() as conn:
+        with contextlib.nullcontext(engine) if isinstance(engine, Connection) else engine.connect() as conn:
             if not inspect(conn).has_table("alembic_version"):
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError as err:
-        where = describe(engine.url.render_as_string(hide_password=True))
+        where = describe(engine.engine.url.render_as_string(hide_password=True))
         raise BadInput(f"cannot use the database {where}: {str(err.orig).strip()}") from err
 
 

@@ -367,6 +367,29 @@ def test_an_upgrade_by_init_keeps_the_access(secured):
     db.dispose()
 
 
+def test_init_by_someone_who_does_not_own_the_schema_is_refused_and_changes_nothing(secured):
+    """An admin (not the owner role) runs the upgrade: the database refuses, exit 1 with who may, no internal error."""
+    from alembic import command
+
+    from cycle.database import schema_revision
+    from cycle.schema import alembic_config
+
+    owner = Database(secured.person_url("owner"))
+    with owner.engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0004")
+    done = cli(secured, "admin", "init")
+    found = schema_revision(owner.engine)
+    owner.dispose()
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        "Error: the database refused: must be owner of table transition_log",
+        "Error: run `arshjul init` as the role that owns the schema (docs/deploy.md, sections 3 and 7)",
+    ]
+    assert found == "0004"
+
+
 def test_db_identity_needs_postgresql(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'office.db'}")
     with pytest.raises(BadInput, match="identity 'db' needs PostgreSQL"):
