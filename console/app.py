@@ -67,7 +67,7 @@ class Failure(click.ClickException):
     """An error for the user: every line on stderr starts with `Error:`."""
 
     def __init__(self, lines: list[str], exit_code: int):
-        self.lines = [part for line in lines for part in str(line).splitlines() if part.strip()]
+        self.lines = [part.strip() for line in lines for part in str(line).splitlines() if part.strip()]
         super().__init__("\n".join(self.lines))
         self.exit_code = exit_code
 
@@ -159,15 +159,18 @@ def _unexpected(ctx: click.Context, err: Exception) -> Failure:
     # Connection refused, a locked or unreadable file, a file that is not a database;
     # not IntegrityError and its kind, which are bugs.
     if sqlalchemy_exc and type(err) in (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError):
+        from cycle.database import cannot_use
+
         url = ctx.find_root().params.get("url", DEFAULT_DB)
-        return Failure([f"cannot use the database {where(url)}: {getattr(err, 'orig', err)}"], 2)
+        return Failure(cannot_use(url, err).lines(), 2)
     return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)
 
 
 def where(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
+    """The database as every message names it: the file, or the URL without its password (`cycle.database`)."""
+    from cycle.database import describe  # only where a database is used, so SQLAlchemy is loaded anyway
+
+    return describe(url)
 
 
 def say(text: str) -> None:

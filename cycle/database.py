@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import urllib.parse
 from collections.abc import Iterator
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -28,6 +29,11 @@ SCHEMA_REVISION = "0005"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 DEFAULT_URL = "sqlite:///arshjul.db"
 INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE of PostgreSQL's "permission denied" and of cycle.access's checks
+# What an SQLite URL may ask of the file (`?mode=ro`, `?immutable=1`): SQLite's own URI parameters, which
+# reach SQLite only in a `file:` URI, and the driver's own. Anything else would be silently ignored.
+SQLITE_URI_PARAMETERS = ("mode", "immutable", "cache", "nolock", "psow", "vfs", "modeof")
+PYSQLITE_PARAMETERS = ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
+SECRET_PARAMETERS = ("password", "sslpassword")  # libpq takes them in the query string too
 
 
 class SchemaTooNew(BadInput):
@@ -38,7 +44,7 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001 - DB-API objects
         # Hand transaction control to SQLAlchemy's "begin" event below.
@@ -46,7 +52,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if not read_only:  # switching to WAL writes the file; a read-only one is read as it is
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
@@ -59,12 +66,49 @@ def _configure_sqlite(engine: Engine) -> None:
 def make_engine(url: str) -> Engine:
     try:
         if is_sqlite(url):
-            engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            _configure_sqlite(engine)
+            parsed = sqlite_url(url)
+            engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+            _configure_sqlite(engine, read_only=_read_only(parsed))
             return engine
         return create_engine(url, pool_pre_ping=True)
+    except BadInput:
+        raise
     except Exception as err:  # URL parsing and missing drivers raise several types
         raise BadInput(f"cannot use the database URL '{describe(url)}': {err}", _url_hint(url)) from err
+
+
+def sqlite_url(url: str) -> URL:
+    """The URL as the driver must get it: SQLite's parameters (`?mode=ro`) in a `file:` URI, which the
+    driver opens with `uri=true`; given as they are, SQLAlchemy would warn and drop them, and a
+    `?mode=ro` database would be written to."""
+    parsed = make_url(url)
+    unknown = [key for key in parsed.query if key not in SQLITE_URI_PARAMETERS + PYSQLITE_PARAMETERS]
+    if unknown:
+        raise BadInput(
+            f"cannot use the database {describe(url)}: unknown SQLite URL parameter(s) {', '.join(unknown)}",
+            f"SQLite takes {', '.join(SQLITE_URI_PARAMETERS)}, e.g. {parsed.set(query={}).render_as_string()}?mode=ro",
+        )
+    wants_uri = any(key in SQLITE_URI_PARAMETERS for key in parsed.query) or parsed.query.get("uri") == "true"
+    path = parsed.database
+    if not wants_uri or not path or path == ":memory:" or path.startswith("file:"):
+        return parsed.update_query_dict({"uri": "true"}) if wants_uri else parsed
+    quoted = urllib.parse.quote(os.path.abspath(path))
+    return parsed.set(database=f"file:{quoted}").update_query_dict({"uri": "true"})
+
+
+def _read_only(url: URL) -> bool:
+    return url.query.get("mode") == "ro" or url.query.get("immutable") not in (None, "0", "false")
+
+
+def sqlite_path(url: URL) -> str | None:
+    """The file an SQLite URL names; None for an in-memory database."""
+    path = url.database or ""
+    if path.startswith("file:"):
+        path = urllib.parse.unquote(path.removeprefix("file:").partition("?")[0])
+        path = path.removeprefix("//localhost").removeprefix("//") if path.startswith("//") else path
+    if not path or path == ":memory:" or url.query.get("mode") == "memory":
+        return None
+    return path
 
 
 def _url_hint(url: str) -> str | None:
@@ -130,32 +174,26 @@ class Database:
 
     def _missing_file(self) -> bool:
         """An SQLite file that is not there; connecting would create it, empty."""
-        path = self.engine.url.database
-        return (
-            self.sqlite
-            and bool(path)
-            and path != ":memory:"
-            and not path.startswith("file:")
-            and not (os.path.exists(path))
-        )
+        path = sqlite_path(self.engine.url) if self.sqlite else None
+        return path is not None and not os.path.exists(path)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def describe(url: str) -> str:
-    """The database as a person would name it: the file, or the URL without its password."""
+def describe(url: str | URL) -> str:
+    """The database as a person would name it, in every message: the file, or the URL without its password."""
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - a malformed URL is shown without what may be a password
-        return url.split("@")[-1]
+        return str(url).split("@")[-1].split("?")[0]
     if parsed.get_backend_name() == "sqlite":
-        return parsed.database or ":memory:"
-    return parsed.render_as_string(hide_password=True)
+        return sqlite_path(parsed) or ":memory:"
+    return parsed.difference_update_query(SECRET_PARAMETERS).render_as_string(hide_password=True)
 
 
 def require_lasting(engine: Engine) -> None:
-    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+    if engine.dialect.name == "sqlite" and sqlite_path(engine.url) is None:
         raise BadInput(
             "the database is in memory (sqlite://): each command starts from an empty one and nothing is kept",
             "give a file: --db sqlite:///arshjul.db (or ARSHJUL_DB)",
@@ -182,8 +220,40 @@ def schema_revision(engine: Engine | Connection) -> str | None:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError as err:
-        where = describe(engine.engine.url.render_as_string(hide_password=True))
-        raise BadInput(f"cannot use the database {where}: {str(err.orig).strip()}") from err
+        raise cannot_use(engine.engine.url, err) from err
+
+
+def cannot_use(url: str | URL, err: Exception) -> BadInput:
+    """The database could not be opened or reached: what it said, and for an SQLite file, why."""
+    said = str(getattr(err, "orig", None) or err).strip()
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a URL we could not parse has no file to look at
+        parsed = None
+    hint = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        hint = _sqlite_trouble(sqlite_path(parsed), said)
+    return BadInput(f"cannot use the database {describe(url)}: {said}", hint)
+
+
+def _sqlite_trouble(path: str | None, said: str) -> str | None:
+    """Why SQLite could not open a file: its folder is missing, or not writable for the -wal and -shm files."""
+    if path is None or "unable to open" not in said:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    if os.access(folder, os.W_OK):
+        return None
+    if not os.path.exists(path):
+        return f"the folder {folder} is not writable, so the database cannot be created there"
+    name = os.path.basename(path)
+    return (
+        f"the folder {folder} is not writable: SQLite keeps {name}-wal and {name}-shm beside the database and "
+        "must create them even to read it (docs/deploy.md, section 8)\n"
+        f"make the folder writable for arshjul's users, or, if nobody writes to it, read it as it is: "
+        f"--db 'sqlite:///{os.path.abspath(path)}?immutable=1'"
+    )
 
 
 @contextlib.contextmanager
