@@ -17,6 +17,8 @@ ROLES = STAGE_ROLES + GLOBAL_ROLES
 LOCALES = ("sv", "en")
 # Fixed, because calendar.month_name follows the process locale.
 MONTHS = "January February March April May June July August September October November December".split()
+# A cycle for Y spans the analysis in Y-1 to the annual report in Y+1 (domain.md).
+MAX_YEAR_OFFSET = 1
 DEADLINE_RULE = re.compile(r"Y(?:([+-])(\d{1,2}))?-(\d{2})-(\d{2})")
 
 
@@ -37,12 +39,26 @@ class DeadlineRule:
 
     @classmethod
     def parse(cls, text: str) -> DeadlineRule:
-        """`Y-1-04-30` → DeadlineRule(-1, 4, 30); ValueError says what is wrong, in words."""
+        """`Y-1-04-30` → DeadlineRule(-1, 4, 30); ValueError says what is wrong, in words.
+
+        The year is Y-1, Y or Y+1, the span of one cycle; `Y+0` and `Y+01` are refused
+        with the one way to write them (`Y`, `Y+1`), so the file reads as `workflow show` does.
+        """
         match = DEADLINE_RULE.fullmatch(text)
         if not match:
             raise ValueError(f"{text!r} is not a deadline rule (expected Y±N-MM-DD, e.g. Y-1-04-30)")
         sign, years = match.group(1), int(match.group(2) or 0)
         month, day = int(match.group(3)), int(match.group(4))
+        offset = -years if sign == "-" else years
+        if abs(offset) > MAX_YEAR_OFFSET:
+            raise ValueError(
+                f"Y{sign}{years} is outside the cycle, which runs from Y-1 (the analysis) to Y+1 (the annual "
+                "report): use Y-1, Y or Y+1"
+            )
+        if sign and (offset == 0 or match.group(2) != str(years)):  # Y+0, Y-0, Y+01: one way to write each year
+            plain = str(cls(offset, month, day))
+            what = "for the cycle's own year" if offset == 0 else "(no leading zero)"
+            raise ValueError(f"{text!r}: write {plain} {what}")
         if not 1 <= month <= 12:
             raise ValueError(f"month {month} is not a month (expected Y±N-MM-DD)")
         if (month, day) == (2, 29):
@@ -51,7 +67,7 @@ class DeadlineRule:
         last = calendar.monthrange(2001, month)[1]  # a common year: the rule must hold in every year
         if not 1 <= day <= last:
             raise ValueError(f"{MONTHS[month - 1]} has no day {day} (expected Y±N-MM-DD)")
-        return cls(-years if sign == "-" else years, month, day)
+        return cls(offset, month, day)
 
 
 @dataclass(frozen=True)

@@ -482,13 +482,36 @@ _DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 @st.composite
 def rules(draw) -> DeadlineRule:
     month = draw(st.integers(1, 12))
-    return DeadlineRule(draw(st.integers(-99, 99)), month, draw(st.integers(1, _DAYS[month - 1])))
+    return DeadlineRule(draw(st.integers(-1, 1)), month, draw(st.integers(1, _DAYS[month - 1])))
 
 
 @given(rules())
 def test_deadline_rules_round_trip(rule):
     assert DeadlineRule.parse(str(rule)) == rule
     assert rule.date_in(2028) and rule.date_in(2027)  # valid in leap and common years
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [
+        ("Y+2-01-15", "Y+2 is outside the cycle, which runs from Y-1 (the analysis) to Y+1 (the annual report)"),
+        ("Y-2-11-30", "Y-2 is outside the cycle, which runs from Y-1"),
+        ("Y+10-01-15", "Y+10 is outside the cycle"),
+        ("Y-99-12-31", "Y-99 is outside the cycle"),
+        ("Y+0-03-15", "'Y+0-03-15': write Y-03-15 for the cycle's own year"),
+        ("Y-0-03-15", "'Y-0-03-15': write Y-03-15 for the cycle's own year"),
+        ("Y-00-03-15", "'Y-00-03-15': write Y-03-15 for the cycle's own year"),
+        ("Y+01-03-15", "'Y+01-03-15': write Y+1-03-15"),
+    ],
+)
+def test_a_deadline_outside_the_cycle_or_a_year_written_oddly_is_named_with_file_path_and_line(
+    tmp_path, rule, expected
+):
+    path = write(tmp_path, changed(lambda d: d["stages"][1].update(deadline=rule)))
+    found = problems(path)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{path}: stages[1].deadline: ")
+    assert expected in found[0] and found[0].endswith("(line 22)")
 
 
 @pytest.mark.parametrize("text", ["Y-1-04-30 ", "y-04-30", "Y-4-30", "Y+100-01-01", "Y--1-01-01", "Y-1-04-30\n"])
