@@ -185,11 +185,24 @@ def describe(url: str | URL) -> str:
     """The database as a person would name it, in every message: the file, or the URL without its password."""
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - a malformed URL is shown without what may be a password
-        return str(url).split("@")[-1].split("?")[0]
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given, without what may be a password
+        return _without_password(str(url))
     if parsed.get_backend_name() == "sqlite":
         return sqlite_path(parsed) or ":memory:"
     return parsed.difference_update_query(SECRET_PARAMETERS).render_as_string(hide_password=True)
+
+
+def _without_password(url: str) -> str:
+    """A URL SQLAlchemy cannot read (`…:notaport/…`) as written, but with `***` for a password (up
+    to the last `@`, which may hide too much, never too little) and without a `?password=`."""
+    scheme, slashes, rest = url.partition("://") if "://" in url else ("", "", url)
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        scheme, slashes = "", f"{scheme}{slashes}{user}{':***' if colon else ''}@"
+    head, mark, query = rest.partition("?")
+    kept = [p for p in query.split("&") if p and p.partition("=")[0].lower() not in SECRET_PARAMETERS]
+    return f"{scheme}{slashes}{head}" + (f"{mark}{'&'.join(kept)}" if kept else "")
 
 
 def require_lasting(engine: Engine) -> None:

@@ -72,6 +72,25 @@ def test_no_password_reaches_a_message_wherever_the_url_carries_it(run):
         assert "\t" not in ran.stderr  # libpq's indented second line, as one more Error: line
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql+psycopg://127.0.0.1:notaport/arshjul", "postgresql+psycopg://127.0.0.1:notaport/arshjul"),
+        ("postgresql+psycopg://anna:s3cret@127.0.0.1:notaport/arshjul",
+         "postgresql+psycopg://anna:***@127.0.0.1:notaport/arshjul"),
+        ("postgresql+psycopg://anna:s3@cret@db.kommun.se:54x2/arshjul?sslmode=require&password=s3cret",
+         "postgresql+psycopg://anna:***@db.kommun.se:54x2/arshjul?sslmode=require"),
+    ],
+)  # fmt: skip
+def test_a_url_that_cannot_be_read_is_shown_as_given_without_its_password(run, tmp_path, url, shown):
+    ran = run("--db", url, "--as", "anna", "cycle", "list")
+    assert ran.code == 2
+    errors_only(ran)
+    assert ran.stderr.startswith(f"Error: cannot use the database URL '{shown}': ")
+    assert "s3" not in ran.stderr and "cret" not in ran.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- a folder that cannot be written -----------------------------------------------
 
 
