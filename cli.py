@@ -427,7 +427,8 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
 
     kept = parse_checkpoint(_read(checkpoint), checkpoint) if checkpoint else None
     verdict = verify(app.db(), app.actor, kept).as_dict()
-    result = "ok" if verdict["ok"] else f"ALTERED at entry {verdict['bad_seq'] or '?'}: {verdict['reason']}"
+    where = f" at entry {verdict['bad_seq']}" if verdict["bad_seq"] else ""  # none: a row disagrees with the log
+    result = "ok" if verdict["ok"] else f"ALTERED{where}: {verdict['reason']}"
     rows = [["result", result], ["entries", verdict["entries"]], ["head hash", verdict["head_hash"]]]
     if kept:
         rows.append(["checkpoint", f"{kept['entries']} entries, {kept['head_hash']}: "
@@ -435,7 +436,7 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
     keys = ("ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint")
     emit(fmt, verdict if fmt == "json" else [verdict], keys, render=lambda _: table(["CHECK", "RESULT"], rows))
     if not verdict["ok"]:
-        where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "the rows"
+        where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "a stage or input row disagrees with it"
         raise LogAltered(f"the log was altered ({where}): {verdict['reason']}")
 
 
