@@ -181,11 +181,21 @@ def org_load(app: App, file: str) -> None:
     if not done.changed:
         say(f"{file}: nothing changed, the database already holds this organisation")
         return
-    say(f"loaded {file}: {done.units} unit(s), {done.people} person(s), {done.grants} role grant(s) and "
-        f"{done.meetings} meeting(s) added or changed (log #{done.seq})")  # fmt: skip
+    kinds = {"unit(s)": done.units, "person(s)": done.people, "role grant(s)": done.grants, "meeting(s)": done.meetings}
+    say(f"loaded {file}: {_what_changed(kinds)} (log #{done.seq})")
     admins = sorted(p.username for p in organisation.people for r in p.roles if r.role == "admin")
     if done.bootstrap and app.actor not in admins:
         say(f"the database was empty: act as one of its admins from now on, e.g. --as {admins[0]}")
+
+
+def _what_changed(kinds: dict) -> str:
+    """`1 meeting(s) added; 2 role grant(s) and 1 meeting(s) removed`: what a load did, in numbers."""
+    said = []
+    for verb in ("added", "changed", "removed"):
+        counted = [f"{getattr(count, verb)} {noun}" for noun, count in kinds.items() if getattr(count, verb)]
+        if counted:
+            said.append(f"{' and '.join([', '.join(counted[:-1]), counted[-1]] if counted[:-1] else counted)} {verb}")
+    return "; ".join(said)
 
 
 @arshjul.group()

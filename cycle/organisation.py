@@ -26,11 +26,28 @@ from workflows.definition import Organisation, PersonDef, UnitDef
 
 
 @dataclass(frozen=True)
+class Count:
+    """What one load did to one kind of row."""
+
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.changed + self.removed
+
+
+NOTHING = Count()
+KINDS = ("units", "people", "grants", "meetings")  # the org_load entry's detail keeps each kind's total
+
+
+@dataclass(frozen=True)
 class Loaded:
-    units: int
-    people: int
-    grants: int
-    meetings: int
+    units: Count
+    people: Count
+    grants: Count
+    meetings: Count
     changed: bool
     bootstrap: bool
     seq: int | None
@@ -49,10 +66,10 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
             _replace_grants(session, org.people),
             _replace_meetings(session, org),
         )
-        if not any(counts):
-            return Loaded(0, 0, 0, 0, changed=False, bootstrap=bootstrap, seq=None)
+        if not any(count.total for count in counts):
+            return Loaded(NOTHING, NOTHING, NOTHING, NOTHING, changed=False, bootstrap=bootstrap, seq=None)
         session.flush()
-        detail = dict(zip(("units", "people", "grants", "meetings"), counts, strict=True))
+        detail = {kind: count.total for kind, count in zip(KINDS, counts, strict=True)}
         detail["sha256"] = _digest(org)
         event = log.Event("org_load", comment=org.source, to_state="bootstrap" if bootstrap else "loaded",
                           detail=log.detail_json(detail))  # fmt: skip
@@ -88,37 +105,37 @@ def _parents_first(units: tuple[UnitDef, ...]) -> list[UnitDef]:
     return ordered
 
 
-def _upsert_units(session: Session, units: tuple[UnitDef, ...]) -> int:
+def _upsert_units(session: Session, units: tuple[UnitDef, ...]) -> Count:
     existing = {u.key: u for u in session.execute(select(Unit)).scalars()}
-    changed = 0
+    added = changed = 0
     for unit in _parents_first(units):
         row = existing.get(unit.key)
         if row is None:
             session.add(Unit(key=unit.key, name=unit.name, parent_key=unit.parent))
             session.flush()
-            changed += 1
+            added += 1
         elif (row.name, row.parent_key) != (unit.name, unit.parent):
             row.name, row.parent_key = unit.name, unit.parent
             changed += 1
-    return changed
+    return Count(added, changed)
 
 
-def _upsert_people(session: Session, persons: tuple[PersonDef, ...]) -> int:
+def _upsert_people(session: Session, persons: tuple[PersonDef, ...]) -> Count:
     existing = {p.username: p for p in session.execute(select(Person)).scalars()}
-    changed = 0
+    added = changed = 0
     for p in persons:
         row = existing.get(p.username)
         if row is None:
             session.add(Person(username=p.username, name=p.name, email=p.email, locale=p.locale))
-            changed += 1
+            added += 1
         elif (row.name, row.email, row.locale) != (p.name, p.email, p.locale):
             row.name, row.email, row.locale = p.name, p.email, p.locale
             changed += 1
     session.flush()
-    return changed
+    return Count(added, changed)
 
 
-def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> int:
+def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> Count:
     """Every grant is the file's: someone who left the file leaves their roles behind."""
     current = {(g.username, g.role, g.unit_key): g for g in session.execute(select(RoleGrant)).scalars()}
     wanted = {(p.username, r.role, r.unit or "") for p in persons for r in p.roles}
@@ -126,10 +143,10 @@ def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> int:
         session.delete(current[key])
     for username, role, unit in sorted(wanted - current.keys()):
         session.add(RoleGrant(username=username, role=role, unit_key=unit))
-    return len(current.keys() ^ wanted)
+    return Count(added=len(wanted - current.keys()), removed=len(current.keys() - wanted))
 
 
-def _replace_meetings(session: Session, org: Organisation) -> int:
+def _replace_meetings(session: Session, org: Organisation) -> Count:
     """The file's meetings are all of their years' meetings, so a moved or cancelled
     meeting goes; years the file lists no meeting in keep what was loaded before."""
     years = {m.date.year for m in org.meetings}
@@ -140,7 +157,7 @@ def _replace_meetings(session: Session, org: Organisation) -> int:
         session.delete(row)
     new = sorted(wanted - existing.keys())
     session.add_all(Meeting(unit_key=unit, date=day) for unit, day in new)
-    return len(new) + len(gone)
+    return Count(added=len(new), removed=len(gone))
 
 
 def _digest(org: Organisation) -> str:

@@ -59,6 +59,24 @@ def test_first_org_load_bootstraps_then_only_an_admin_may_load(cli, empty_url):
     assert refused.code == 1 and "admin" in refused.stderr
 
 
+def test_org_load_says_in_numbers_what_was_added_and_what_was_removed(run, tmp_path, empty_url):
+    first = run("--db", empty_url, "--as", "nils", "org", "load", str(ANGE_ORG))
+    assert first.code == 0, first.stderr
+    assert (
+        f"loaded {ANGE_ORG}: 6 unit(s), 17 person(s), 18 role grant(s) and 20 meeting(s) added (log #1)" in first.stderr
+    )
+    text = ANGE_ORG.read_text(encoding="utf-8")
+    moved = text.replace("{unit: ks, date: 2027-03-02}", "{unit: ks, date: 2027-03-09}")  # KS moves a meeting
+    moved = moved.replace("{unit: kf, date: 2027-10-18}", "{unit: kf, date: 2026-10-19}")  # one a year earlier
+    edited = tmp_path / "org.yaml"
+    edited.write_text(moved.replace("Lars Engström", "Lars Eng"), encoding="utf-8")
+    again = run("--db", empty_url, "--as", "nils", "org", "load", str(edited))
+    assert again.code == 0, again.stderr
+    assert again.stderr == (
+        f"loaded {edited}: 2 meeting(s) added; 1 person(s) changed; 2 meeting(s) removed (log #2)\n"
+    )
+
+
 def test_org_load_of_an_invalid_file_is_exit_2_with_the_path(cli, tmp_path, empty_url):
     bad = tmp_path / "org.yaml"
     bad.write_text("units:\n  - {key: KS, name: x}\npeople: []\n", encoding="utf-8")
