@@ -64,6 +64,7 @@ class Due:
     actor: str | None = None
     comment: str | None = None
     inputs: tuple[str, ...] = ()  # for `opened`: the names of the inputs now expected
+    input_keys: tuple[str, ...] = ()  # for `opened`: their keys, in the same order
     since: str | None = None  # the local date the work began to wait for them, or its deadline moved (`Work.since`)
     since_event: str | None = None  # open, submit, return or deadline: what happened then
 
@@ -85,7 +86,7 @@ class Due:
         data["to"] = self.to.username
         for name in ("deadline", "key_date"):
             data[name] = data[name].isoformat()
-        data["inputs"] = list(self.inputs)
+        data["inputs"], data["input_keys"] = list(self.inputs), list(self.input_keys)
         kind, _, number = self.slot.partition("-")
         data["slot_kind"], data["slot_days"] = kind, int(number or 0)
         return data
@@ -112,7 +113,7 @@ def standing(agenda: Agenda, at: dt.datetime, items: Iterable[dict]) -> list[dic
     for item in items:
         due = now.get(series(item))
         if due is not None:
-            kept.append(item | {"days": due.days, "inputs": list(due.inputs)})
+            kept.append(item | {"days": due.days, "inputs": list(due.inputs), "input_keys": list(due.input_keys)})
     return kept
 
 
@@ -316,4 +317,5 @@ def _opened(agenda: Agenda, event: Happened, at: dt.datetime, slot: Slot) -> Ite
             base = _due(agenda, stage_level, at, person, "opened", slot, reason)
             yield dataclasses.replace(base, item_key=item_key("opened", first, unit), key_date=slot.day,
                                       unit_name=agenda.units.get(unit, unit), actor=event.actor,
-                                      inputs=tuple(w.input_name or w.input or "" for w in inputs))  # fmt: skip
+                                      inputs=tuple(w.input_name or w.input or "" for w in inputs),
+                                      input_keys=tuple(w.input or "" for w in inputs))  # fmt: skip

@@ -8,11 +8,14 @@ template and its context cannot drift apart silently.
 
 The context every digest template gets:
 - `recipient`: `{username, name, locale}`;
-- `items`: the due items, most urgent first, each `notifications.planner.Due.payload()`:
+- `items`: the digest's entries (`entries`: a notice and the reminder of the same work are one),
+  most urgent first, each `notifications.planner.Due.payload()`:
   `kind, cycle, cycle_name, stage, stage_name, input, input_name, unit, unit_name,
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
-  comment, inputs, item_key, to`, and (from items queued since they exist) `since, since_event`;
-- `count`: the number of items.
+  comment, inputs, item_key, to`, (from items queued since they exist) `since, since_event`
+  and `input_keys`, and `notice`: None, or the `{kind, key_date, actor, comment}` of the
+  notice a reminder tells with;
+- `count`: the number of entries.
 The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`;
 the test `item is late` tells a reminder going out after its slot's day (see `late`),
 `item is early` one going out before it (see `early`), and `item is begun` one whose slot's
@@ -118,11 +121,84 @@ def urgency(item: dict) -> tuple:
     return (item["days"], item["cycle"], item["stage"], item["input"] or "", item["unit"] or "", item["item_key"])
 
 
+NOTICES = ("opened", "returned")
+ACTS = ("submit", "finish")  # the reminders a notice may tell with
+TOLD = ("kind", "key_date", "actor", "comment")  # what of a notice a reminder tells it with
+
+
+def entries(items: list[dict]) -> list[dict]:
+    """The digest's entries: each of `items` once, with `notice` None, except that the reader is told of each
+    piece of work once.
+
+    A notice of what happened to work (its stage `opened`, it was `returned`) and the reminder to act on that
+    work (`submit`, `finish`) in the same digest are one entry: the reminder, whose `notice` holds the notice's
+    `kind, key_date, actor, comment` (and whose `comment` is the notice's). An `opened` notice then asks only for
+    the inputs no reminder in the digest is about, and is left out when none is left. Both stay in the outbox as
+    they are: this is only how they read.
+    """
+    returned: dict[tuple, dict] = {}
+    for item in sorted((i for i in items if i["kind"] == "returned"), key=_event_seq):
+        returned[_work(item)] = item  # several returns of one input: the latest tells with its reminder
+    opened = {_stage_unit(i): i for i in items if i["kind"] == "opened"}
+    told: dict[tuple, set[int]] = {}  # a notice's (item_key, slot) -> what of it reminders tell: its inputs' places
+    found = []
+    for item in (i for i in items if i["kind"] not in NOTICES):
+        notice, place = _notice_of(item, returned, opened)
+        if notice is None:
+            found.append(item | {"notice": None})
+            continue
+        told.setdefault((notice["item_key"], notice["slot"]), set()).add(place)
+        found.append(item | {"notice": {k: notice[k] for k in TOLD}, "comment": item["comment"] or notice["comment"]})
+    for notice in (i for i in items if i["kind"] in NOTICES):
+        left = _untold(notice, told.get((notice["item_key"], notice["slot"]), set()))
+        if left is not None:
+            found.append(left | {"notice": None})
+    return found
+
+
+def _notice_of(item: dict, returned: dict[tuple, dict], opened: dict[tuple, dict]) -> tuple[dict | None, int]:
+    """The notice `item` tells with, and the place among an `opened` notice's inputs of the input it is about."""
+    if item["kind"] not in ACTS:
+        return None, 0
+    if _work(item) in returned:
+        return returned[_work(item)], 0
+    notice = opened.get(_stage_unit(item)) if item["kind"] == "submit" else None
+    if notice is None:
+        return None, 0
+    keys = notice.get("input_keys") or []  # items queued before the keys were kept name their inputs only
+    listed, wanted = (keys, item["input"]) if keys else (notice["inputs"], item["input_name"])
+    return (notice, listed.index(wanted)) if wanted in listed else (None, 0)
+
+
+def _untold(notice: dict, told: set[int]) -> dict | None:
+    """`notice` without what reminders tell; None when that is all of it."""
+    if notice["kind"] == "returned":
+        return None if told else notice
+    keep = [n for n in range(len(notice["inputs"])) if n not in told]
+    if not keep:
+        return None
+    keys = notice.get("input_keys") or []
+    return notice | {"inputs": [notice["inputs"][n] for n in keep], "input_keys": [keys[n] for n in keep if keys]}
+
+
+def _work(item: dict) -> tuple:
+    return item["cycle"], item["stage"], item["input"], item["unit"]
+
+
+def _stage_unit(item: dict) -> tuple:
+    return item["cycle"], item["stage"], item["unit"]
+
+
+def _event_seq(item: dict) -> int:
+    return int(item["slot"].removeprefix("event-") or 0)
+
+
 def render(recipient: dict, items: list[dict]) -> Rendered:
-    """The digest for one recipient; `items` are `Due.payload()` dicts."""
+    """The digest for one recipient; `items` are `Due.payload()` dicts, told as `entries`."""
     lang = language(recipient.get("locale"))
     text_env, html_env = _environments()
-    context = {"recipient": recipient, "items": sorted(items, key=urgency), "count": len(items)}
+    shown = sorted(entries(items), key=urgency)
+    context = {"recipient": recipient, "items": shown, "count": len(shown)}
     subject = text_env.get_template(f"digest.{lang}.subject.txt").render(context)
     return Rendered(
         # The subject file ends with a newline like any text file; that one is not part of it.

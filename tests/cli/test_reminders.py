@@ -192,9 +192,44 @@ def test_send_at_a_later_moment_says_the_reminder_goes_out_early_not_that_its_sl
     sara = by_to["sara.lund"].get_body(("plain",)).get_content()  # Swedish
     assert "13 februari 2026 (11 dagar kvar)" in sara  # counted from the day she reads it
     early = "planerad till 7 dagar före tidsgränsen 13 februari 2026, men skickas redan nu"
-    assert f"Varför nu:  {early}" in sara and "Varför nu:  7 dagar före" not in sara
+    # told with the notice that the stage opened, which is in the same digest
+    assert (
+        f"Varför nu:  etappen öppnades 2 februari 2026 av oskar; {early}" in sara and "Varför nu:  7 dagar" not in sara
+    )
     html = by_to["sara.lund"].get_body(("html",)).get_content()
-    assert f'<th align="left">Varför nu</th><td>{early}</td>' in html
+    assert f'<th align="left">Varför nu</th><td>etappen öppnades 2 februari 2026 av oskar; {early}</td>' in html
     james = by_to["james.whitfield"].get_body(("plain",)).get_content()  # English
     assert "13 February 2026 (11 days left)" in james
-    assert "Why now:    planned for 7 days before the deadline 13 February 2026, but sent early" in james
+    assert (
+        "Why now:    the stage was opened on 2 February 2026 by oskar; planned for 7 days before the deadline "
+        "13 February 2026, but sent early" in james
+    )
+
+
+def test_a_stage_opened_after_an_inputs_slot_tells_each_contributor_of_their_input_once(cli, tmp_path):
+    # Monday 2026-02-02: the inputs' 28-days-before slot (2026-01-16) passed before the stage opened,
+    # so the opening notice and the reminder to submit are due together.
+    assert cli("--as", "oskar", "stage", "open", CYCLE, STAGE).code == 0
+    mail = tmp_path / "mail"
+    assert cli("--as", "nils", "reminders", "send", "--mail-dir", str(mail)).code == 0
+    read = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in mail.glob("*.eml")]
+    by_to = {m["To"].addresses[0].username: m for m in read}
+    input_name = "Verksamhetens nulägeskoll och omvärldsanalys"
+    sara = by_to["sara.lund"]  # Swedish
+    text, html = (sara.get_body((part,)).get_content().replace("\r\n", "\n") for part in ("plain", "html"))
+    assert sara["Subject"] == f"Årshjulet: Nulägeskoll och omvärldsanalys: {input_name} (11 dagar kvar)"
+    assert "En sak i årshjulet väntar på dig:" in text and text.count(input_name) == 1
+    assert "   Tidsgräns:  13 februari 2026 (11 dagar kvar)\n" in text
+    assert "   Att göra:   lämna in underlaget för Barn och utbildning\n" in text
+    assert "   Varför nu:  etappen öppnades 2 februari 2026 av oskar\n" in text
+    assert f"   Kommando:   arshjul input submit {CYCLE} {STAGE} verksamhetsanalys --unit bou\n" in text
+    assert "etappen är öppen" not in text and "arshjul status" not in text
+    assert html.count(input_name) == 1 and html.count("<li>") == 1
+    assert '<th align="left">Varför nu</th><td>etappen öppnades 2 februari 2026 av oskar</td>' in html
+    james = by_to["james.whitfield"]  # English
+    text, html = (james.get_body((part,)).get_content().replace("\r\n", "\n") for part in ("plain", "html"))
+    assert "One item in the planning wheel is waiting for you:" in text and text.count(input_name) == 1
+    assert "   To do:      submit the input for Samhällsbyggnad\n" in text
+    assert "   Why now:    the stage was opened on 2 February 2026 by oskar\n" in text
+    assert html.count(input_name) == 1 and "the stage is open" not in html
+    assert '<th align="left">Why now</th><td>the stage was opened on 2 February 2026 by oskar</td>' in html

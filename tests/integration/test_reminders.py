@@ -118,7 +118,9 @@ def test_each_person_reads_their_digest_in_their_language(wheel, clock, smtp, sm
     james, sara = by_person["james"], by_person["sara"]
     assert james.message["Subject"].startswith("Planning wheel: Nulägeskoll och omvärldsanalys")
     assert "28 days before the deadline 13 February 2026" in james.text()
-    assert "2 items in the planning wheel are waiting for you" in james.text()  # the opening notice and the reminder
+    # The opening notice and the reminder to submit the stage's input are one item, saying both.
+    assert "One item in the planning wheel is waiting for you" in james.text()
+    assert "Why now:    the stage was opened on 12 January 2026 by karin; 28 days before the deadline" in james.text()
     assert sara.message["Subject"].startswith("Årshjulet: Nulägeskoll och omvärldsanalys")
     assert "28 dagar före tidsgränsen 13 februari 2026" in sara.text()
     assert "etappen öppnades 12 januari 2026 av karin" in sara.text()
@@ -206,13 +208,13 @@ def test_a_reminder_of_work_that_began_waiting_after_its_slot_says_what_happened
     clock.set(local("2026-02-03T10:05"))
     send_reminders(wheel, ADMIN, None, smtp)
     by_to = {r.to.split("@")[0]: r for r in smtp_sink.take()}
-    sara = by_to["sara.lund"].text()  # her input is missing since the stage opened
-    assert "Varför nu:  etappen öppnades 2 februari 2026\n" in sara and "först nu" not in sara
+    sara = by_to["sara.lund"].text()  # her input is missing since the stage opened: told with the notice of it
+    assert "Varför nu:  etappen öppnades 2 februari 2026 av karin\n" in sara and "först nu" not in sara
     lars = by_to["lars.engstrom"].text()  # soc's input waits for ks's approvers since it was handed in
     assert "Varför nu:  lämnades in 3 februari 2026\n" in lars and "först nu" not in lars
     james = by_to["james.whitfield"]  # reads English
-    assert "Why now:    the stage was opened on 2 February 2026\n" in james.text()
-    assert '<th align="left">Why now</th><td>the stage was opened on 2 February 2026</td>' in james.html()
+    assert "Why now:    the stage was opened on 2 February 2026 by karin\n" in james.text()
+    assert '<th align="left">Why now</th><td>the stage was opened on 2 February 2026 by karin</td>' in james.html()
 
     clock.set(local("2026-02-06T07:05"))  # sara is reminded 7 days before, as planned
     send_reminders(wheel, ADMIN, None, smtp)

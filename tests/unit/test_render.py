@@ -51,7 +51,8 @@ def person(locale: str = "sv", name: str = "Johanna Nilsson") -> dict:
 
 @pytest.mark.parametrize("locale", ["sv", "en"])
 def test_every_template_renders_every_kind_with_its_documented_context(locale):
-    done = render(person(locale), [payload(kind) for kind in KINDS])
+    # Each about other work: a notice and the reminder of the same work are told as one (see the tests below).
+    done = render(person(locale), [payload(kind, input=f"{kind}-input") for kind in KINDS])
     assert "\n" not in done.subject and done.subject
     for kind in KINDS:
         assert payload(kind)["command"] in done.text and payload(kind)["command"] in done.html
@@ -174,7 +175,10 @@ LONG = st.lists(st.sampled_from(WORDS), min_size=8, max_size=30).map("".join)
 
 
 def build(name: str, stage_name: str, comment: str, locale: str) -> tuple[Letter, bytes]:
-    items = [payload("returned", stage_name=stage_name, comment=comment), payload("submit", stage_name=stage_name)]
+    items = [
+        payload("returned", stage_name=stage_name, comment=comment),
+        payload("submit", stage_name=stage_name, input="kvalitet", input_name="Kvalitetsfaktorer"),
+    ]
     done = render(person(locale, name), items)
     letter = Letter(name, "johanna.nilsson@example.se", done.subject, done.text, done.html,
                     "<arshjul.7.20270507070000@ange.example>", dt.datetime(2027, 5, 7, 5, tzinfo=dt.UTC))  # fmt: skip
@@ -284,3 +288,50 @@ def test_a_name_that_cannot_be_encoded_is_refused_with_what_and_why(name):
     with pytest.raises(UnsafeHeader) as caught:
         build(name, "Tertialrapport", "", "sv")
     assert caught.value.message.startswith("the recipient's name cannot be encoded as UTF-8: character 6 is a lone")
+
+
+# --- a notice and the reminder of the same work -----------------------------------
+
+
+def opened_notice(*inputs: tuple[str, str]) -> dict:
+    return payload("opened", input=None, input_name=None, item_key="opened:ange-2027/tertialrapport@soc",
+                   command="arshjul status ange-2027", inputs=[n for _, n in inputs],
+                   input_keys=[k for k, _ in inputs])  # fmt: skip
+
+
+def test_an_opened_notice_asks_only_for_the_inputs_no_reminder_in_the_digest_tells_of():
+    notice = opened_notice(("ekonomi", "Ekonomiskt utfall och helårsprognos"), ("kvalitet", "Kvalitetsfaktorer"))
+    reminder = payload("submit", since="2027-05-07", since_event="open", slot="before-7", days=3)  # begun by opening
+    swedish, english = render(person("sv"), [notice, reminder]), render(person("en"), [notice, reminder])
+    assert "2 saker i årshjulet väntar på dig" in swedish.text
+    assert swedish.text.count("Ekonomiskt utfall och helårsprognos") == 1  # in the reminder, not in the notice too
+    assert "Att göra:   etappen är öppen: lämna in Kvalitetsfaktorer\n" in swedish.text
+    assert "Varför nu:  etappen öppnades 7 maj 2027 av lars\n" in swedish.text  # both entries say who opened it
+    assert swedish.text.count("etappen öppnades 7 maj 2027 av lars") == 2
+    assert "Att göra:   lämna in underlaget för Socialtjänst\n" in swedish.text
+    assert "the stage is open: submit Kvalitetsfaktorer</td>" in english.html
+    assert english.html.count("Ekonomiskt utfall och helårsprognos") == 1
+
+
+def test_an_opened_notice_queued_before_its_input_keys_were_kept_is_matched_by_name():
+    notice = opened_notice(("ekonomi", "Ekonomiskt utfall och helårsprognos"))
+    del notice["input_keys"]
+    done = render(person("sv"), [notice, payload("submit", slot="before-7", days=7)])
+    assert "En sak i årshjulet väntar på dig" in done.text and "etappen är öppen" not in done.text
+    assert "Varför nu:  etappen öppnades 7 maj 2027 av lars; 7 dagar före tidsgränsen 10 maj 2027\n" in done.text
+
+
+@pytest.mark.parametrize("locale, todo, why", [
+    ("sv", "Att göra:   det har returnerats: rätta och lämna in igen\n",
+     "Varför nu:  returnerades 7 maj 2027 av lars; 7 dagar före tidsgränsen 10 maj 2027\n"),
+    ("en", "To do:      it was returned: correct it and submit again\n",
+     "Why now:    returned on 7 May 2027 by lars; 7 days before the deadline 10 May 2027\n"),
+])  # fmt: skip
+def test_a_returned_input_and_the_reminder_to_submit_it_are_one_item_with_the_comment(locale, todo, why):
+    items = [payload("returned"), payload("submit", slot="before-7", days=7)]
+    done = render(person(locale), items)
+    assert done.text.count("Ekonomiskt utfall och helårsprognos") == 1 and todo in done.text and why in done.text
+    assert "Se över prognosen" in done.text and "Se över prognosen" in done.html
+    assert done.html.count("<li>") == 1
+    begun = payload("submit", slot="before-7", days=3, since="2027-05-07", since_event="return")
+    assert why.split(";")[0] + "\n" in render(person(locale), [payload("returned"), begun]).text
