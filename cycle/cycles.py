@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
@@ -20,8 +21,8 @@ from sqlalchemy.orm import Session
 from cycle import deadlines, log, people
 from cycle.agenda import remind_from
 from cycle.database import Database
-from cycle.errors import NotFound, Refused
-from cycle.models import Cycle, InputItem, InputState, Meeting, Stage, StageState, Unit
+from cycle.errors import BadInput, NotFound, Refused
+from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, Stage, StageState, Unit
 from workflows.checks import Problems, suggestion
 from workflows.definition import ReminderPolicy, StageDef, Workflow
 
@@ -45,7 +46,7 @@ def start_cycle(db: Database, actor: str, workflow: Workflow, year: int) -> Star
         people.require(person, "admin", None, f"start a cycle of {workflow.id}")
         cid = cycle_id(workflow, year)
         if session.get(Cycle, cid) is not None:
-            raise Refused(f"cycle {cid} already exists")
+            raise _already_started(session, workflow, year, cid)
         _require_units(session, workflow)
         stages, warnings = _plan_stages(session, workflow, year)
         session.add(Cycle(id=cid, workflow_id=workflow.id, year=year, name=workflow.name,
@@ -80,6 +81,30 @@ def _instances(stages: list[dict], inputs: list[dict]) -> list[tuple]:
     return [(s["key"], None, None, s["deadline"].isoformat()) for s in stages] + [
         (keys[i["stage_id"]], i["key"], i["unit_key"], i["deadline"].isoformat()) for i in inputs
     ]
+
+
+def _already_started(session: Session, workflow: Workflow, year: int, cid: str) -> Refused:
+    """A started cycle keeps its instances; say so, and whether the file would now give others."""
+    starts = select(LogEntry).where(LogEntry.cycle == cid, LogEntry.event == "cycle_start").order_by(LogEntry.seq)
+    entry = session.scalars(starts).first()
+    lines = [f"cycle {cid} already exists" + (f": {entry.actor} started it (log #{entry.seq})" if entry else "")]
+    started_with = json.loads(entry.detail or "{}").get("fingerprint") if entry else None
+    if started_with and started_with != _planned_fingerprint(session, workflow, year):
+        lines.append(f"{workflow.source} differs from what {cid} was started with: it gives other stages, inputs "
+                     "or deadlines (with the meetings loaded now)")  # fmt: skip
+    hint = (f"{cid} keeps the definition it was started with: move a deadline in it with `arshjul deadline set`; "
+            f"a changed file applies to the cycles started after it (e.g. --year {year + 1})")  # fmt: skip
+    return Refused("\n".join(lines), hint)
+
+
+def _planned_fingerprint(session: Session, workflow: Workflow, year: int) -> str | None:
+    """The fingerprint the file would give the cycle now; None if it cannot be planned at all."""
+    try:
+        stages, _ = _plan_stages(session, workflow, year)
+    except BadInput:
+        return None
+    stages = [{**stage, "id": n} for n, stage in enumerate(stages)]
+    return fingerprint(_instances(stages, [row for stage in stages for row in _input_rows(stage)]))
 
 
 def _require_units(session: Session, workflow: Workflow) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -12,7 +13,7 @@ from cycle.errors import MissingRole, NotFound, Refused
 from cycle.models import InputItem, LogEntry, Person, RoleGrant, Stage
 from tests.wheel import ORG, PEOPLE, WHEEL, started
 from workflows.loader import load_workflow
-from workflows.definition import MeetingDef, Organisation, PersonDef, RoleDef
+from workflows.definition import DeadlineRule, MeetingDef, Organisation, PersonDef, RoleDef
 
 
 def stages_of(db, cycle_id: str) -> dict[str, Stage]:
@@ -58,6 +59,26 @@ def test_a_cycle_starts_once(db):
     started(db)
     with pytest.raises(Refused, match="cycle test-2027 already exists"):
         cycles.start_cycle(db, "admin", WHEEL, 2027)
+
+
+def test_starting_a_started_cycle_again_says_it_keeps_its_definition_and_whether_the_file_differs(db):
+    started(db)
+    with pytest.raises(Refused) as same:
+        cycles.start_cycle(db, "admin", WHEEL, 2027)
+    said = "\n".join(same.value.lines())
+    assert said.startswith("cycle test-2027 already exists: admin started it (log #2)")
+    assert "test-2027 keeps the definition it was started with" in said
+    assert "differs" not in said
+    later = dataclasses.replace(WHEEL.stages[1], deadline=DeadlineRule(0, 6, 15))
+    changed = dataclasses.replace(WHEEL, stages=(WHEEL.stages[0], later, WHEEL.stages[2]), source="wheel.yaml")
+    with pytest.raises(Refused) as other:
+        cycles.start_cycle(db, "admin", changed, 2027)
+    said = "\n".join(other.value.lines())
+    assert "wheel.yaml differs from what test-2027 was started with: it gives other stages, inputs or " in said
+    assert "`arshjul deadline set`" in said and "--year 2028" in said
+    with db.read() as s:  # nothing written
+        assert s.execute(select(LogEntry.event)).scalars().all() == ["org_load", "cycle_start"]
+        assert stages_of(db, "test-2027")["budget"].deadline == dt.date(2027, 6, 1)
 
 
 def test_only_an_admin_starts_a_cycle(db):
