@@ -233,3 +233,18 @@ def test_a_stage_opened_after_an_inputs_slot_tells_each_contributor_of_their_inp
     assert "   Why now:    the stage was opened on 2 February 2026 by oskar\n" in text
     assert html.count(input_name) == 1 and "the stage is open" not in html
     assert '<th align="left">Why now</th><td>the stage was opened on 2 February 2026 by oskar</td>' in html
+
+
+def test_an_escalation_sent_before_its_moment_does_not_call_the_input_overdue(cli, tmp_path):
+    # The clock says Monday 2026-02-02; the admin sends what the 3-days-overdue escalation slot
+    # (2026-02-16) holds, 11 days before the inputs are even due.
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    mail = tmp_path / "mail"
+    assert cli("--as", "nils", "reminders", "send", "--at", "2026-02-16T07:00", "--mail-dir", str(mail)).code == 0
+    read = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in mail.glob("*.eml")]
+    karin = next(m for m in read if m["To"].addresses[0].username == "karin.lindqvist")  # owns the stage
+    text, html = (karin.get_body((part,)).get_content().replace("\r\n", "\n") for part in ("plain", "html"))
+    assert "   Att göra:   underlaget från Barn och utbildning är inte klart än; du äger etappen\n" in text
+    assert "försenat" not in text and "försenat" not in html
+    assert "<td>underlaget från Kultur och fritid är inte klart än; du äger etappen</td>" in html
+    assert "Varför nu:  planerad till 3 dagar efter tidsgränsen 13 februari 2026, men skickas redan nu" in text

@@ -335,3 +335,18 @@ def test_a_returned_input_and_the_reminder_to_submit_it_are_one_item_with_the_co
     assert done.html.count("<li>") == 1
     begun = payload("submit", slot="before-7", days=3, since="2027-05-07", since_event="return")
     assert why.split(";")[0] + "\n" in render(person(locale), [payload("returned"), begun]).text
+
+
+@pytest.mark.parametrize("days, sv, en", [
+    (-3, "underlaget från Socialtjänst är försenat; du äger etappen",
+     "the input from Socialtjänst is overdue; you own the stage"),
+    (0, "underlaget från Socialtjänst är inte klart och tidsgränsen är idag; du äger etappen",
+     "the input from Socialtjänst is not done and due today; you own the stage"),
+    (4, "underlaget från Socialtjänst är inte klart än; du äger etappen",
+     "the input from Socialtjänst is not done yet; you own the stage"),
+])  # fmt: skip
+def test_an_escalation_says_the_input_is_overdue_only_when_it_is_as_it_is_sent(days, sv, en):
+    item = slotted("overdue-3", days, kind="escalation")  # sent on its day, or early (`reminders send --at`)
+    swedish, english = render(person("sv"), [item]), render(person("en"), [item])
+    assert f"Att göra:   {sv}\n" in swedish.text and f'<th align="left">Att göra</th><td>{sv}</td>' in swedish.html
+    assert f"To do:      {en}\n" in english.text and f'<th align="left">To do</th><td>{en}</td>' in english.html
