@@ -1,14 +1,23 @@
-"""Generate docs/cli.md from the command line's own help texts.
+"""Generate docs/cli.md from the command line's own help texts, and the sessions the docs show.
 
-    python docs/gen_cli.py          rewrite docs/cli.md
-    python docs/gen_cli.py --check  exit 1 if docs/cli.md differs from the help texts
+    python docs/gen_cli.py                rewrite docs/cli.md
+    python docs/gen_cli.py --check        exit 1 if docs/cli.md differs from the help texts
+    python docs/gen_cli.py --transcripts  run again every `$ command` of README.md's opening session
+                                          and of docs/cli-transcript.txt, and write what they print now
 
-`tests/cli/test_help.py` runs the check, so the reference cannot drift from `--help`.
+`tests/cli/test_help.py` runs the check, so the reference cannot drift from `--help`;
+`tests/cli/test_transcripts.py` replays the sessions, so they cannot drift from what the commands print
+(times, hashes and the version are the only things allowed to differ).
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,7 +84,52 @@ def generate() -> str:
     return "".join(parts)
 
 
+# The sessions: each `$ command` is run by bash in one fresh folder holding copies of the shipped
+# definition and example organisation, as scripts/session.sh does; talk (stderr) is shown inline,
+# a non-zero exit as `[exit N]`.
+README = ROOT / "README.md"
+TRANSCRIPT = ROOT / "docs" / "cli-transcript.txt"
+SESSION_ENV = {"ARSHJUL_DB": "sqlite:///arshjul.db", "ARSHJUL_USER": "nils", "NO_COLOR": "1", "COLUMNS": "120"}
+_README_SESSION = re.compile(r"(?s)\A(# arshjul\n\n```console\n)(.*?)(```\n)")
+
+
+def replay(session: str, path: str | None = None) -> str:
+    """`session` (lines of `$ command` each followed by its output and a blank line; `#` lines before
+    the first command are kept) with every command run again and its output as it is now."""
+    head, _, rest = session.partition("$ ")
+    commands = [block.split("\n", 1)[0] for block in ("$ " + rest).split("\n$ ")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARSHJUL_")} | SESSION_ENV
+    if path:
+        env["PATH"] = path + os.pathsep + env.get("PATH", "")
+    parts = [head]
+    with tempfile.TemporaryDirectory() as work:
+        for name in ("workflows/ange.yaml", "workflows/examples/ange-org.yaml"):
+            shutil.copy(ROOT / name, work)
+        for command in commands:
+            command = command.removeprefix("$ ")
+            ran = subprocess.run(["bash", "-c", "{ " + command + "\n} 2>&1"], cwd=work, env=env, capture_output=True,
+                                 text=True, encoding="utf-8", timeout=120)  # fmt: skip
+            shown = ran.stdout + (f"[exit {ran.returncode}]\n" if ran.returncode else "")
+            parts.append(f"$ {command}\n{shown}\n")
+    return "".join(parts).rstrip("\n") + "\n"
+
+
+def readme_session(text: str) -> str:
+    return _README_SESSION.match(text).group(2)
+
+
+def write_transcripts(path: str | None = None) -> None:
+    readme = README.read_text(encoding="utf-8")
+    fresh = replay(readme_session(readme), path)
+    README.write_text(_README_SESSION.sub(lambda m: m.group(1) + fresh + m.group(3), readme, count=1), encoding="utf-8")
+    TRANSCRIPT.write_text(replay(TRANSCRIPT.read_text(encoding="utf-8"), path), encoding="utf-8")
+    print(f"wrote {README} and {TRANSCRIPT}", file=sys.stderr)
+
+
 def main(argv: list[str]) -> int:
+    if "--transcripts" in argv:
+        write_transcripts(os.path.dirname(sys.executable))
+        return 0
     text = generate()
     if "--check" in argv:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
