@@ -4,15 +4,17 @@ Importing this module is cheap: jinja2, smtplib and APScheduler load only in the
 functions that need them. Every use case is for admins (contract: `reminders …`,
 `scheduler run`).
 
-`send_reminders` returns counts: `enqueued` reminder items newly put in the outbox,
-`messages` messages delivered and `sent` the items they carried, `retrying` messages
-that will be tried again later, `failed` messages that failed for good; and, only when
-it happened, `withdrawn`: messages not sent because nothing in them waited for their
-recipient any more by the time they could go (stored as failed, `outbox.WITHDRAWN`),
-`taken_over`: messages whose lease ran out while this run held them, so
-that another sender now owns (and counts) their outcome, and `relay_down`: why the relay
-could not be used (the messages wait for it, keeping their tries). `summary` words them
-for people.
+`send_reminders` returns counts. Of reminder items (one per reminder or notice and
+recipient): `enqueued`, newly put in the outbox, and `sent`, delivered. Of messages (one
+digest per recipient, holding items): `enqueued_messages`, newly put in the outbox,
+`messages`, delivered (carrying the `sent` items), `retrying`, to be tried again later,
+`failed`, failed for good, counting `refused`: those that could not even be built (an
+unsafe header) when enqueued; and, only when it happened, `withdrawn`: messages not
+sent because nothing in them waited for their recipient any more by the time they could
+go (stored as failed, `outbox.WITHDRAWN`), `taken_over`: messages whose lease ran out
+while this run held them, so that another sender now owns (and counts) their outcome, and
+`relay_down`: why the relay could not be used (the messages wait for it, keeping their
+tries). `summary` words them for people, each number with what it counts.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
     tally = delivery.deliver(db, transport, lease=lease or outbox.LEASE)
     counts = {
         "enqueued": enqueued.items, "sent": tally["items"], "failed": tally["failed"] + enqueued.refused,
-        "retrying": tally["retrying"], "messages": tally["messages"],
+        "retrying": tally["retrying"], "messages": tally["messages"], "enqueued_messages": enqueued.messages,
+        "refused": enqueued.refused,
     }  # fmt: skip
     if tally["withdrawn"]:
         counts["withdrawn"] = tally["withdrawn"]
@@ -87,15 +90,24 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
 
 
 def summary(counts: Mapping[str, int | str]) -> str:
-    """`send_reminders`' counts as one line for the log: the usual five, then anything unusual."""
-    line = ", ".join(f"{k} {counts[k]}" for k in ("enqueued", "sent", "failed", "retrying", "messages"))
+    """`send_reminders`' counts as one line for the log, each number named with what it counts:
+    `reminders: 4 enqueued, 3 sent in 3 messages; messages: 1 retrying, 0 failed`, then anything unusual."""
+    failed = f"{counts['failed']} failed"
+    if counts.get("refused"):
+        failed += f" ({counts['refused']} could not be built)"
+    line = (f"reminders: {counts['enqueued']} enqueued, {counts['sent']} sent in {_messages(counts['messages'])}; "
+            f"messages: {counts['retrying']} retrying, {failed}")  # fmt: skip
     if counts.get("withdrawn"):
-        line += f", withdrawn {counts['withdrawn']}"
+        line += f", {counts['withdrawn']} withdrawn"
     if counts.get("taken_over"):
-        line += f", taken over by another sender {counts['taken_over']}"
+        line += f", {counts['taken_over']} taken over by another sender"
     if counts.get("relay_down"):
         line += f"; {counts['relay_down']} (the messages wait for it, keeping their tries)"
     return line
+
+
+def _messages(n: int | str) -> str:
+    return f"{n} message" if n == 1 else f"{n} messages"
 
 
 def list_reminders(db: Database, actor: str, status: str | None = None, limit: int | None = None) -> list[dict]:

@@ -65,7 +65,9 @@ def test_send_writes_eml_files_once_and_list_shows_them(cli, tmp_path):
     message = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
     assert message["To"] and message["Subject"]
     again = cli("--as", "nils", "reminders", "send", "--at", FRIDAY, "--mail-dir", str(mail))
-    assert "enqueued 0" in again.stderr and len(list(mail.glob("*.eml"))) == len(files)
+    assert "reminders: 0 enqueued, 0 sent in 0 messages;" in again.stderr and len(list(mail.glob("*.eml"))) == len(
+        files
+    )
     sent = json.loads(cli("--as", "nils", "reminders", "list", "--status", "sent", "--format", "json").stdout)
     assert len(sent) == len(files) and all(m["status"] == "sent" for m in sent)
     assert json.loads(cli("--as", "nils", "reminders", "list", "--status", "failed", "--format", "json").stdout) == []

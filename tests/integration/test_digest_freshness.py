@@ -138,7 +138,7 @@ def test_a_digest_whose_every_item_was_done_meanwhile_is_withdrawn_not_sent(subm
         relay.close()
     assert not [r for r in sink.received if r.to in (LARS, "eva.holmgren@example.se")]
     assert counts["withdrawn"] == 2 and counts["failed"] == 0  # lars's digest and eva's
-    assert "withdrawn 2" in service.summary(counts)
+    assert "; messages: 0 retrying, 0 failed, 2 withdrawn" in service.summary(counts)
     failed = {r["to"]: r for r in list_reminders(submitted, ADMIN, status="failed")}
     assert set(failed) == {"lars", "eva"}
     assert failed["lars"]["last_error"] == (

@@ -290,7 +290,7 @@ def test_after_downtime_each_item_gets_only_its_latest_slot_once(db, clock, smtp
                 proc.kill()
                 proc.wait(5)
     assert [p.returncode for p in procs] == [0] * NODES, said
-    assert sum(int(re.search(r"enqueued (\d+)", s).group(1)) for s in said) == len(expected_series())
+    assert sum(int(re.search(r"reminders: (\d+) enqueued", s).group(1)) for s in said) == len(expected_series())
 
     clock.set(local("2026-10-14T09:00"))
     assert send_reminders(db, "admin", None, smtp)["enqueued"] == 0  # and nothing more the same day

@@ -45,7 +45,10 @@ def row_of(db, person: str) -> dict:
 def test_451_three_times_then_250_is_retried_with_growing_backoff(opened, clock, smtp, smtp_sink):
     smtp_sink.script[JOHANNA] = ["451 4.3.0 Try again later"] * 3
     first = send_reminders(opened, ADMIN, None, smtp)
-    assert first == {"enqueued": 4, "sent": 3, "failed": 0, "retrying": 1, "messages": 3}
+    assert first == {"enqueued": 4, "sent": 3, "failed": 0, "retrying": 1, "messages": 3, "enqueued_messages": 4,
+                     "refused": 0}  # fmt: skip
+    # Each number says what it counts: 4 reminders to 4 people, 3 delivered in 3 messages, johanna's waits.
+    assert service.summary(first) == "reminders: 4 enqueued, 3 sent in 3 messages; messages: 1 retrying, 0 failed"
     row = row_of(opened, "johanna")
     assert (row["status"], row["attempts"]) == ("pending", 1)
     assert row["last_error"] == "the server refused the message: 451 4.3.0 Try again later"
@@ -57,7 +60,8 @@ def test_451_three_times_then_250_is_retried_with_growing_backoff(opened, clock,
         clock.set(start + waited * MINUTE)
         counts = send_reminders(opened, ADMIN, None, smtp)
         assert row_of(opened, "johanna")["attempts"] == attempts
-    assert counts == {"enqueued": 0, "sent": 1, "failed": 0, "retrying": 0, "messages": 1}
+    assert counts == {"enqueued": 0, "sent": 1, "failed": 0, "retrying": 0, "messages": 1, "enqueued_messages": 0,
+                      "refused": 0}  # fmt: skip
     assert row_of(opened, "johanna")["status"] == "sent"
     assert sorted(r.to for r in smtp_sink.take()).count(JOHANNA) == 1
     assert smtp_sink.attempts == 4 + 3
@@ -245,8 +249,9 @@ def test_a_sender_that_lost_its_claims_midway_does_not_count_them(opened, clock,
     late = send_reminders(opened, ADMIN, None, OutlastingTheLease(smtp, clock, node_b_takes_every_row_over))
     assert took_over["messages"] == 4
     # Every row's outcome is node-b's: the late run reports them as taken over, not as its own.
-    assert late == {"enqueued": 4, "sent": 0, "failed": 0, "retrying": 0, "messages": 0, "taken_over": 4}
-    assert service.summary(late).endswith("messages 0, taken over by another sender 4")
+    assert late == {"enqueued": 4, "sent": 0, "failed": 0, "retrying": 0, "messages": 0, "taken_over": 4,
+                    "enqueued_messages": 4, "refused": 0}  # fmt: skip
+    assert service.summary(late).endswith("messages: 0 retrying, 0 failed, 4 taken over by another sender")
     assert {r["status"] for r in list_reminders(opened, ADMIN)} == {"sent"}
 
 
@@ -292,7 +297,8 @@ def test_a_name_with_a_line_break_fails_that_row_and_reaches_no_header(opened, s
     with opened.write() as session:
         session.execute(update(Person).where(Person.username == "sara").values(name="Sara\r\nBcc: evil@example.com"))
     counts = send_reminders(opened, ADMIN, None, smtp)
-    assert counts["failed"] == 1 and counts["messages"] == 3
+    assert counts["failed"] == 1 and counts["messages"] == 3 and counts["refused"] == 1
+    assert service.summary(counts).endswith("; messages: 0 retrying, 1 failed (1 could not be built)")
     (failed,) = list_reminders(opened, ADMIN, status="failed")
     assert failed["to"] == "sara" and "line break" in failed["last_error"]
     assert all("evil" not in r.raw.decode() and r.rcpt_tos != ["evil@example.com"] for r in smtp_sink.take())

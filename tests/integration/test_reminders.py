@@ -164,7 +164,7 @@ def test_plan_shows_exactly_what_send_then_delivers(wheel, clock, smtp, smtp_sin
         expected.setdefault(row["to"], []).append(f"{row['kind']} {row['slot']} {what}")
     assert received == {to: sorted(items) for to, items in expected.items()}
     assert counts == {"enqueued": len(planned), "sent": len(planned), "failed": 0, "retrying": 0,
-                      "messages": len(expected)}  # fmt: skip
+                      "messages": len(expected), "enqueued_messages": len(expected), "refused": 0}  # fmt: skip
     assert plan_reminders(wheel, ADMIN, clock.now()) == []
 
 
@@ -193,7 +193,15 @@ def test_repeated_sends_and_a_second_node_deliver_each_reminder_once(wheel, cloc
         assert send_reminders(wheel, ADMIN, None, smtp)["enqueued"] == 0
     finally:
         other.dispose()
-    assert first["messages"] == 4 and again == {"enqueued": 0, "sent": 0, "failed": 0, "retrying": 0, "messages": 0}
+    assert first["messages"] == 4 and again == {
+        "enqueued": 0,
+        "sent": 0,
+        "failed": 0,
+        "retrying": 0,
+        "messages": 0,
+        "enqueued_messages": 0,
+        "refused": 0,
+    }
     assert len(smtp_sink.take()) == 4
     assert [row["status"] for row in list_reminders(wheel, ADMIN)] == ["sent"] * 4
 

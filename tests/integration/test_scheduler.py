@@ -26,7 +26,7 @@ def test_a_tick_delivers_and_sigterm_stops_the_scheduler(wheel, clock, smtp, smt
     run_scheduler(wheel, ADMIN, smtp, 3600, echo)  # returns only once stopped
 
     assert said[0] == f"scheduler: every 3600 s, mail via {smtp.describe()}; stop with Ctrl-C or SIGTERM"
-    assert said[1].endswith(" tick: enqueued 4, sent 4, failed 0, retrying 0, messages 4")
+    assert said[1].endswith(" tick: reminders: 4 enqueued, 4 sent in 4 messages; messages: 0 retrying, 0 failed")
     assert said[-1] == "scheduler: stopped"
     assert len(smtp_sink.take()) == 4
     assert {row["status"] for row in list_reminders(wheel, ADMIN)} == {"sent"}
@@ -62,7 +62,7 @@ def test_a_failing_tick_is_logged_and_the_next_one_sends_what_it_had_claimed(whe
     assert isinstance(logged.exc_info[1], RuntimeError)  # the traceback of the bug is kept
     # The failed tick handed its claimed rows back: the next tick sends the three it never tried at
     # once (the clock has not moved), without waiting out the lease; the one that broke waits its minute.
-    assert said[2].endswith(" tick: enqueued 0, sent 3, failed 0, retrying 0, messages 3")
+    assert said[2].endswith(" tick: reminders: 0 enqueued, 3 sent in 3 messages; messages: 0 retrying, 0 failed")
     rows = list_reminders(wheel, ADMIN)
     assert sorted((r["status"], r["attempts"]) for r in rows) == [("pending", 1)] + [("sent", 1)] * 3
     assert [r["last_error"] for r in rows if r["status"] == "pending"] == ["RuntimeError: disk on fire"]
