@@ -218,6 +218,8 @@ def workflow_check(files: tuple[str, ...]) -> None:
             continue
         inputs = sum(len(s.inputs) for s in definition.stages)
         say(f"ok: {file} ({len(definition.stages)} stages, {inputs} inputs)")
+        for warning in definition.warnings:  # valid, so the exit code stays 0
+            say(f"warning: {file}: {warning}")
     if problems:
         raise Failure(problems, 2)
 

@@ -138,7 +138,44 @@ def _plan_stages(session: Session, workflow: Workflow, year: int) -> tuple[list[
             rows.append(_stage_row(stage, f"{stage.key}@{day.isoformat()}", index * 1000 + n, due, day))
     for row in rows:
         row["input_deadlines"] = _input_deadlines(row["definition"], year, calendar)
-    return rows, warnings
+    return rows, warnings + _late_waits(rows)
+
+
+def _late_waits(rows: list[dict]) -> list[str]:
+    """Stages due before a stage they wait for is due (a fixed deadline after the per-meeting
+    stage of a December meeting, say): they can only open after their own deadline. Only pairs
+    with a per-meeting stage: between two fixed deadlines, the definition's check refuses it."""
+    instances: dict[str, list[dict]] = {}
+    for row in rows:
+        instances.setdefault(row["definition_key"], []).append(row)
+    warnings = []
+    for key, own in instances.items():
+        for before_key in own[0]["after"]:
+            before = instances.get(before_key)
+            if not before or not (_per_meeting(own) or _per_meeting(before)):
+                continue
+            last = max(before, key=lambda row: row["deadline"])
+            late = [row for row in own if row["deadline"] < last["deadline"]]
+            if late:
+                warnings.append(_late_wait(key, late, before_key, last))
+    return warnings
+
+
+def _per_meeting(instances: list[dict]) -> bool:
+    return instances[0]["definition"].per_meeting is not None
+
+
+def _late_wait(key: str, late: list[dict], before_key: str, last: dict) -> str:
+    first = late[0]
+    more = f", nor can {len(late) - 1} more instance(s) of '{key}'" if len(late) > 1 else ""
+    waits = f"'{before_key}', due {last['deadline']}"
+    if last["meeting_date"] is not None:
+        unit = last["definition"].per_meeting
+        waits = (f"every instance of '{before_key}', the last due {last['deadline']} "
+                 f"(for the {unit} meeting on {last['meeting_date']})")  # fmt: skip
+    return (f"stage '{first['key']}' is due {first['deadline']} but waits for {waits}: it cannot open before its "
+            f"deadline{more}; move its deadline with `arshjul deadline set`, or take '{before_key}' out of its "
+            "'after' for the cycles to come")  # fmt: skip
 
 
 def _meetings(session: Session, unit: str, year: int) -> list[dt.date]:

@@ -29,16 +29,23 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 
 
 class Problems:
-    """Problems found so far, each as `path: message (line N)`."""
+    """Problems found so far, each as `path: message (line N)`, and warnings, placed the same way."""
 
     def __init__(self, lines: Mapping[str, int] | None = None, found: Iterable[str] = ()):
         self.items: list[str] = list(found)
+        self.warnings: list[str] = []  # the file is valid, but probably not what its writer meant
         self._lines = lines or {}
 
     def add(self, path: str, message: str, at: str | None = None) -> None:
+        self.items.append(self._placed(path, message, at))
+
+    def warn(self, path: str, message: str) -> None:
+        self.warnings.append(self._placed(path, message))
+
+    def _placed(self, path: str, message: str, at: str | None = None) -> str:
         text = f"{path}: {message}" if path else message
         line = self._line_of(path if at is None else at)
-        self.items.append(f"{text} (line {line})" if line else text)
+        return f"{text} (line {line})" if line else text
 
     def raise_if_any(self, source: str) -> None:
         if self.items:

@@ -116,6 +116,7 @@ class Workflow:
     source: str = "<memory>"
     description: str = ""
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)  # key path → line in source
+    warnings: tuple[str, ...] = field(default=(), compare=False)  # valid, but likely not meant: `path: why (line N)`
 
     def stage(self, key: str) -> StageDef:
         for stage in self.stages:

@@ -93,7 +93,7 @@ def _workflow(document: Document, source: str) -> Workflow:
         problems.add("stages", "must list at least one stage")
     stages = tuple(_stage(problems, item("stages", i), raw, head["reminders"]) for i, raw in enumerate(raw_stages))
     _check_order(problems, stages)
-    workflow = Workflow(**head, stages=stages, source=source, lines=document.lines)
+    workflow = Workflow(**head, stages=stages, source=source, lines=document.lines, warnings=tuple(problems.warnings))
     problems.raise_if_any(source)
     return workflow
 
@@ -212,10 +212,34 @@ def _check_after(
         problems.add(path, "a stage cannot come after itself")
     elif key not in index:
         problems.add(path, f"no stage has the key {key!r}{suggestion(key, index)}")
+    elif stages[index[key]].per_meeting and stage.deadline:
+        _check_after_meetings(problems, path, stage, stages[index[key]])
     else:
         before = stages[index[key]].deadline
         if before and stage.deadline and _order(before) > _order(stage.deadline):
             problems.add(path, f"{key!r} is due {before}, later than this stage's own deadline {stage.deadline}")
+
+
+def _check_after_meetings(problems: Problems, path: str, stage: StageDef, before: StageDef) -> None:
+    """A stage with a fixed deadline after a per-meeting stage waits for its instance before every
+    meeting of Y, December's included: impossible for a deadline in Y-1, a risk for one in Y."""
+    rule, unit, days = stage.deadline, before.per_meeting, before.days_before_meeting
+    if rule is None or rule.year_offset > 0:
+        return
+    comes = f"which comes {days} day(s) before" if days else "which is due on the day of"
+    comes = f"{comes} every {unit} meeting in Y"
+    if rule.year_offset < 0:
+        problems.add(path, f"{stage.key!r} is due {rule}, but waits for {before.key!r}, {comes}, all after that "
+                           f"deadline: it can never open in time; take {before.key!r} out of 'after', or give "
+                           f"{stage.key!r} a deadline in Y+1")  # fmt: skip
+        return
+    last_safe = dt.date(2001, rule.month, rule.day) + dt.timedelta(days=days)  # a common year, as the rule is checked
+    if last_safe >= dt.date(2001, 12, 31):
+        return  # no meeting of Y can come late enough
+    latest = DeadlineRule(0, last_safe.month, last_safe.day)
+    problems.warn(path, f"{stage.key!r} is due {rule}, but waits for {before.key!r}, {comes}, December's included: "
+                        f"a {unit} meeting after {latest} keeps {stage.key!r} from opening before its deadline; "
+                        f"take {before.key!r} out of 'after', or give {stage.key!r} a deadline in Y+1")  # fmt: skip
 
 
 def _reminders(problems: Problems, path: str, raw: Any, base: ReminderPolicy) -> ReminderPolicy:

@@ -384,3 +384,48 @@ def test_workflow_check_reports_a_folder_among_the_files_and_still_checks_the_ot
     assert errors == ["Error: wheels: cannot be read: it is a folder, not a file",
                       "Error: empty.yaml: the file is empty; expected a mapping with the keys id, name, timezone,"
                       " holidays, stages"]  # fmt: skip
+
+
+def early_after_the_report(tmp_path, deadline: str):
+    """The Ånge wheel with a stage `tidig` due `deadline` that waits for the per-meeting KS report."""
+    text = ANGE.read_text(encoding="utf-8") + (
+        "\n  - key: tidig\n    name: Tidig\n    owner: ks\n    decided_by: ks\n"
+        f"    deadline: {deadline}\n    after: [ks-ekonomirapport]\n"
+    )
+    path = tmp_path / "tidig.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_workflow_check_warns_of_a_stage_due_early_in_y_after_a_per_meeting_stage_and_exits_0(run, tmp_path):
+    path = early_after_the_report(tmp_path, "Y-01-02")
+    ran = run("workflow", "check", str(path))
+    assert ran.code == 0, ran.stderr
+    line = len(ANGE.read_text(encoding="utf-8").splitlines()) + 7
+    assert ran.stderr.splitlines() == [
+        f"ok: {path} (11 stages, 14 inputs)",
+        f"warning: {path}: stages[10].after[0]: 'tidig' is due Y-01-02, but waits for 'ks-ekonomirapport', which "
+        "comes 7 day(s) before every ks meeting in Y, December's included: a ks meeting after Y-01-09 keeps 'tidig' "
+        f"from opening before its deadline; take 'ks-ekonomirapport' out of 'after', or give 'tidig' a deadline in "
+        f"Y+1 (line {line})",
+    ]
+
+
+def test_workflow_check_refuses_a_stage_due_in_y_minus_1_after_a_per_meeting_stage(run, tmp_path):
+    path = early_after_the_report(tmp_path, "Y-1-12-15")
+    ran = run("workflow", "check", str(path))
+    assert ran.code == 2
+    assert ran.stderr.startswith(f"Error: {path}: stages[10].after[0]: 'tidig' is due Y-1-12-15, but waits for ")
+    assert "it can never open in time" in ran.stderr
+
+
+def test_cycle_start_warns_of_a_stage_due_before_the_last_meeting_stage_it_waits_for(run, url, tmp_path):
+    path = early_after_the_report(tmp_path, "Y-01-02")
+    ran = run("--db", url, "--as", "nils", "cycle", "start", str(path), "--year", "2028")
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout == "ange-2028\n"
+    assert ran.stderr.splitlines()[0] == (
+        "warning: stage 'tidig' is due 2027-12-30 but waits for every instance of 'ks-ekonomirapport', the last "
+        "due 2028-02-22 (for the ks meeting on 2028-02-29): it cannot open before its deadline; move its deadline "
+        "with `arshjul deadline set`, or take 'ks-ekonomirapport' out of its 'after' for the cycles to come"
+    )

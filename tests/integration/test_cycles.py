@@ -13,7 +13,7 @@ from cycle.errors import MissingRole, NotFound, Refused
 from cycle.models import InputItem, LogEntry, Person, RoleGrant, Stage
 from tests.wheel import ORG, PEOPLE, WHEEL, started
 from workflows.loader import load_workflow
-from workflows.definition import DeadlineRule, MeetingDef, Organisation, PersonDef, RoleDef
+from workflows.definition import DeadlineRule, MeetingDef, Organisation, PersonDef, RoleDef, StageDef
 
 
 def stages_of(db, cycle_id: str) -> dict[str, Stage]:
@@ -79,6 +79,20 @@ def test_starting_a_started_cycle_again_says_it_keeps_its_definition_and_whether
     with db.read() as s:  # nothing written
         assert s.execute(select(LogEntry.event)).scalars().all() == ["org_load", "cycle_start"]
         assert stages_of(db, "test-2027")["budget"].deadline == dt.date(2027, 6, 1)
+
+
+def test_a_stage_due_before_the_meeting_stage_it_waits_for_starts_with_a_warning(db):
+    organisation.load_organisation(db, "admin", ORG)
+    early = StageDef("tidig", "Tidig", "ks", "ks", DeadlineRule(0, 3, 1), after=("ekrapport",))
+    late = StageDef("sen", "Sen", "ks", "ks", DeadlineRule(1, 1, 15), after=("ekrapport",))
+    wheel = dataclasses.replace(WHEEL, stages=(*WHEEL.stages, early, late))
+    result = cycles.start_cycle(db, "admin", wheel, 2027)
+    assert result.warnings == (
+        "stage 'tidig' is due 2027-03-01 but waits for every instance of 'ekrapport', the last due 2027-09-15 "
+        "(for the ks meeting on 2027-09-22): it cannot open before its deadline; move its deadline with "
+        "`arshjul deadline set`, or take 'ekrapport' out of its 'after' for the cycles to come",
+    )
+    assert "tidig" in stages_of(db, result.cycle)  # a warning: the cycle started
 
 
 def test_only_an_admin_starts_a_cycle(db):

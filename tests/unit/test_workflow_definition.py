@@ -255,6 +255,45 @@ def test_a_stage_cannot_wait_for_one_due_after_it(tmp_path):
                for p in found)  # fmt: skip
 
 
+REPORT = {"key": "ks-ekonomirapport", "name": "Ekonomisk rapport", "owner": "ks", "decided_by": "ks",
+          "per_meeting": "ks", "days_before_meeting": 7}  # fmt: skip
+
+
+def after_the_report(deadline: str) -> dict:
+    early = {"key": "tidig", "name": "Tidig", "owner": "ks", "decided_by": "ks", "deadline": deadline,
+             "after": ["ks-ekonomirapport"]}  # fmt: skip
+    return changed(lambda d: d["stages"].extend([REPORT, early]))
+
+
+def test_a_stage_due_in_y_after_a_per_meeting_stage_loads_with_a_warning_naming_path_and_line(tmp_path):
+    wheel = load_workflow(write(tmp_path, after_the_report("Y-01-02")))
+    assert len(wheel.warnings) == 1
+    warning = wheel.warnings[0]
+    assert warning.startswith("stages[3].after[0]: 'tidig' is due Y-01-02, but waits for 'ks-ekonomirapport', ")
+    assert "every ks meeting in Y, December's included" in warning
+    assert "a ks meeting after Y-01-09 keeps 'tidig' from opening before its deadline" in warning
+    assert warning.endswith("(line 37)")
+
+
+def test_a_stage_due_in_y_minus_1_after_a_per_meeting_stage_is_refused(tmp_path):
+    found = problems(write(tmp_path, after_the_report("Y-1-12-01")))
+    assert len(found) == 1, found
+    assert (
+        "stages[3].after[0]: 'tidig' is due Y-1-12-01, but waits for 'ks-ekonomirapport', which comes 7 day(s) "
+        "before every ks meeting in Y, all after that deadline: it can never open in time" in found[0]
+    )
+    assert found[0].endswith("(line 37)")
+
+
+@pytest.mark.parametrize("deadline", ["Y+1-01-15", "Y-12-31"])
+def test_a_stage_due_after_every_meeting_of_y_may_wait_for_a_per_meeting_stage(tmp_path, deadline):
+    assert load_workflow(write(tmp_path, after_the_report(deadline))).warnings == ()
+
+
+def test_the_shipped_wheel_has_no_warnings():
+    assert load_workflow(ANGE).warnings == ()
+
+
 def test_duplicate_stage_and_input_keys(tmp_path):
     data = changed(lambda d: d["stages"][1].update(key="a"))
     data["stages"][0]["inputs"].append({"key": "in", "name": "Again", "from": ["sbf"], "approved_by": "ks"})
