@@ -12,8 +12,8 @@ from cycle import actions, cycles, organisation
 from cycle.errors import MissingRole, NotFound, Refused
 from cycle.models import InputItem, LogEntry, Person, RoleGrant, Stage
 from tests.wheel import ORG, PEOPLE, WHEEL, started
-from workflows.loader import load_workflow
 from workflows.definition import DeadlineRule, MeetingDef, Organisation, PersonDef, RoleDef, StageDef
+from workflows.loader import load_workflow
 
 
 def stages_of(db, cycle_id: str) -> dict[str, Stage]:
