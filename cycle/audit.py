@@ -32,7 +32,7 @@ from cycle.cycles import fingerprint
 from cycle.database import Database
 from cycle.encoding import not_utf8
 from cycle.errors import BadInput
-from cycle.models import Cycle, InputItem, InputState, LogEntry, Stage, StageState
+from cycle.models import Cycle, InputItem, InputState, LogEntry, LogHead, Stage, StageState
 from cycle.segment import GAP, LINK, Finding, Segment
 
 AUDIT_ROLES = ("auditor", "admin")
@@ -92,8 +92,16 @@ def verify_session(session: Session, checkpoint: dict | None = None, workers: in
         _check_head(session, count, head_hash)
         _check_rows(session, replay)
     except _Broken as broken:
+        count, head_hash = _as_stored(session)
         return Verdict(False, count, head_hash, broken.seq, broken.reason, checkpoint)
     return Verdict(True, count, head_hash, checkpoint=checkpoint)
+
+
+def _as_stored(session: Session) -> tuple[int, str]:
+    """What an altered log says of itself, since nothing of it is verified: its entries and its head's hash."""
+    count = session.execute(select(func.count()).select_from(LogEntry)).scalar_one()
+    stored = session.execute(select(LogHead.hash).where(LogHead.id == 1)).scalar()
+    return count, stored or log.GENESIS_HASH
 
 
 def take_checkpoint(db: Database, actor: str) -> dict:

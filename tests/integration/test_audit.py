@@ -75,6 +75,15 @@ def test_an_edited_entry_is_found(db, busy, verdict):
     assert "altered" in result.reason
 
 
+def test_an_altered_log_is_reported_with_the_entries_and_head_it_claims(db, busy, verdict):
+    head_before = verdict(db).head_hash
+    without_triggers(db, "UPDATE transition_log SET comment = 'Allt bra' WHERE seq = 5",
+                     "DELETE FROM transition_log WHERE seq = 7")  # fmt: skip
+    result = verdict(db)
+    assert (result.ok, result.bad_seq) == (False, 5)
+    assert (result.entries, result.head_hash) == (6, head_before)  # not 0 entries and a head of zeros
+
+
 def test_an_entry_removed_from_the_middle_is_found(db, busy, verdict):
     without_triggers(db, "DELETE FROM transition_log WHERE seq = 4")
     result = verdict(db)
