@@ -33,7 +33,7 @@ from cycle.database import Database
 from cycle.encoding import not_utf8
 from cycle.errors import BadInput
 from cycle.models import Cycle, InputItem, InputState, LogEntry, LogHead, Stage, StageState
-from cycle.segment import GAP, LINK, Finding, Segment
+from cycle.segment import GAP, LINK, Finding, Segment, row_name
 
 AUDIT_ROLES = ("auditor", "admin")
 logger = logging.getLogger(__name__)
@@ -224,6 +224,10 @@ def _check_head(session: Session, count: int, head_hash: str) -> None:
 
 
 def _check_rows(session: Session, replay: _Replay) -> None:
+    cycle_ids = list(session.execute(select(Cycle.id)).scalars())
+    for cycle_id in cycle_ids:  # first: a cycle the log never started explains all its rows' findings
+        if cycle_id not in replay.starts:
+            raise _Broken(None, f"cycle {cycle_id} has no cycle_start entry in the log")
     by_cycle: dict[str, list[tuple]] = {}
     seen: set[tuple] = set()
     for key, state, version, deadline in _current_rows(session):
@@ -231,11 +235,11 @@ def _check_rows(session: Session, replay: _Replay) -> None:
         _compare_row(key, state, version, deadline, replay)
         first = replay.deadlines[key][0] if key in replay.deadlines else deadline.isoformat()
         by_cycle.setdefault(key[0], []).append((key[1], key[2], key[3], first))
-    for cycle_id in session.execute(select(Cycle.id)).scalars():
+    for cycle_id in cycle_ids:
         _compare_fingerprint(cycle_id, by_cycle.get(cycle_id, []), replay)
     unexplained = set(replay.changes) - seen
     if unexplained:
-        raise _Broken(None, f"the log names rows that no longer exist: {_name(sorted(unexplained, key=str)[0])}")
+        raise _Broken(None, f"the log names rows that no longer exist: {row_name(sorted(unexplained, key=str)[0])}")
 
 
 def _current_rows(session: Session):
@@ -251,28 +255,19 @@ def _current_rows(session: Session):
 def _compare_row(key: tuple, state: str, version: int, deadline: dt.date, replay: _Replay) -> None:
     expected = replay.states[key][2] if key in replay.states else _initial_state(key, None)
     if state != expected:
-        raise _Broken(None, f"{_name(key)} is '{state}' but the log explains '{expected}'")
+        raise _Broken(None, f"{row_name(key)} is '{state}' but the log explains '{expected}'")
     if version != 1 + replay.changes.get(key, 0):
         raise _Broken(
-            None, f"{_name(key)} was changed {version - 1} time(s), the log records {replay.changes.get(key, 0)}"
+            None, f"{row_name(key)} was changed {version - 1} time(s), the log records {replay.changes.get(key, 0)}"
         )
     last = replay.deadlines[key][2] if key in replay.deadlines else None
     if last is not None and deadline.isoformat() != last:
-        raise _Broken(None, f"{_name(key)} is due {deadline.isoformat()} but the log last set {last}")
+        raise _Broken(None, f"{row_name(key)} is due {deadline.isoformat()} but the log last set {last}")
 
 
 def _compare_fingerprint(cycle_id: str, instances: list[tuple], replay: _Replay) -> None:
-    start = replay.starts.get(cycle_id)
-    if start is None:
-        raise _Broken(None, f"cycle {cycle_id} has no cycle_start entry in the log")
+    start = replay.starts[cycle_id]
     if fingerprint(instances) != start[1]:
         raise _Broken(
             start[0], f"the stages, inputs or first deadlines of cycle {cycle_id} are not those it started with"
         )
-
-
-def _name(key: tuple) -> str:
-    cycle_id, stage, item, unit = key
-    if item:
-        return f"input '{item}' from unit '{unit}' to stage '{stage}' of {cycle_id}"
-    return f"stage '{stage}' of {cycle_id}"

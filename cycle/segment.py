@@ -159,17 +159,25 @@ def _follow(spans: dict, key: tuple, seq: int, before, after, moved) -> Finding 
         spans[key] = [before, seq, after]
         return None
     if span[2] != before:
-        return Finding(seq, REPLAY, moved(before, span[2]))
+        return Finding(seq, REPLAY, moved(key, before, span[2]))
     span[2] = after
     return None
 
 
-def state_moved(before, was) -> str:
-    return f"it starts from '{before}' but the log left that row '{was}' (an entry before it is missing)"
+def state_moved(key: tuple, before, was) -> str:
+    return f"it moves {row_name(key)} from '{before}' but the log left it '{was}' (an entry before it is missing)"
 
 
-def deadline_moved(_before, _was) -> str:
-    return "it moves a deadline from a date the log never gave it"
+def deadline_moved(key: tuple, _before, _was) -> str:
+    return f"it moves the deadline of {row_name(key)} from a date the log never gave it"
+
+
+def row_name(key: tuple) -> str:
+    """A stage or input row, by its key (cycle, stage, input, unit), as a person names it."""
+    cycle_id, stage, item, unit = key
+    if item:
+        return f"input '{item}' from unit '{unit}' to stage '{stage}' of {cycle_id}"
+    return f"stage '{stage}' of {cycle_id}"
 
 
 def follows(spans: dict, later: dict, initial, moved) -> Finding | None:
@@ -178,7 +186,7 @@ def follows(spans: dict, later: dict, initial, moved) -> Finding | None:
     for key, (before, seq, after) in later.items():
         was = spans[key][2] if key in spans else initial(key, before)
         if was != before and (found is None or seq < found.seq):
-            found = Finding(seq, REPLAY, moved(before, was))
+            found = Finding(seq, REPLAY, moved(key, before, was))
         if key in spans:
             spans[key][2] = after
         else:

@@ -75,6 +75,13 @@ def test_an_edited_entry_is_found(db, busy, verdict):
     assert "altered" in result.reason
 
 
+def test_a_log_emptied_with_its_head_reset_is_found_by_the_cycle_it_no_longer_starts(db, busy, verdict):
+    without_triggers(db, "DELETE FROM transition_log", f"UPDATE log_head SET seq = 0, hash = '{log.GENESIS_HASH}'")
+    result = verdict(db)
+    assert (result.ok, result.entries) == (False, 0)
+    assert result.reason == f"cycle {busy} has no cycle_start entry in the log"  # not a stage's state first
+
+
 def test_an_altered_log_is_reported_with_the_entries_and_head_it_claims(db, busy, verdict):
     head_before = verdict(db).head_hash
     without_triggers(db, "UPDATE transition_log SET comment = 'Allt bra' WHERE seq = 5",
@@ -145,7 +152,8 @@ def test_an_entry_removed_from_a_chain_rehashed_after_it_is_found_by_the_replay(
     rechain_without(db, 5)
     result = verdict(db)
     assert (result.ok, result.bad_seq) == (False, 5)
-    assert "starts from 'returned' but the log left that row 'submitted'" in result.reason
+    row = f"input 'underlag' from unit 'bou' to stage 'analys' of {busy}"
+    assert f"it moves {row} from 'returned' but the log left it 'submitted'" in result.reason
 
 
 def rechain_without(db, seq: int) -> None:
