@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cycle import blockers, log, people
-from cycle.errors import NotFound
+from cycle.errors import BadInput, NotFound
 from cycle.lookups import find_cycle
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, RoleGrant, Stage, StageState, Unit
 
@@ -177,6 +177,9 @@ def read_cycles(db, actor: str) -> list[dict]:
 
 def read_log(db, actor: str, flt: log.LogFilter) -> list[dict]:
     """Log entries matching `flt`, oldest first, in the contract's JSON shape."""
+    if flt.since is not None and flt.until is not None and flt.since > flt.until:
+        raise BadInput(f"the period ends ({flt.until.isoformat()}) before it begins ({flt.since.isoformat()})",
+                       "--since is the first day and --until the last, both included")  # fmt: skip
     with db.read() as session:
         people.person(session, actor)
         if flt.cycle is not None:

@@ -90,3 +90,11 @@ def test_a_table_keeps_one_row_a_line_and_no_control_characters_of_a_comment(run
     assert table.splitlines()[-1].endswith(r"rad ett\nrad två\r\tslut\x1b[2J")
     kept = json.loads(run("--db", url, "--as", "ulf", "log", "--format", "json").stdout)[-1]["comment"]
     assert kept == comment  # scripts get the text as it was written
+
+
+def test_a_log_period_that_ends_before_it_begins_is_bad_input_not_an_empty_log(run, url):
+    ran = run("--db", url, "--as", "ulf", "log", "--since", "2026-03-01", "--until", "2026-02-01")
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr.splitlines()[0] == "Error: the period ends (2026-02-01) before it begins (2026-03-01)"
+    same_day = run("--db", url, "--as", "ulf", "log", "--since", "2026-02-01", "--until", "2026-02-01")
+    assert same_day.code == 0  # one day, both ends included
