@@ -194,7 +194,8 @@ def _what_changed(kinds: dict) -> str:
     for verb in ("added", "changed", "removed"):
         counted = [f"{getattr(count, verb)} {noun}" for noun, count in kinds.items() if getattr(count, verb)]
         if counted:
-            said.append(f"{' and '.join([', '.join(counted[:-1]), counted[-1]] if counted[:-1] else counted)} {verb}")
+            listed = counted[-1] if len(counted) == 1 else f"{', '.join(counted[:-1])} and {counted[-1]}"
+            said.append(f"{listed} {verb}")
     return "; ".join(said)
 
 

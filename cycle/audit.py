@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from cycle import log, people, segment
 from cycle.cycles import fingerprint
-from cycle.database import Database
+from cycle.database import Database, sqlite_path
 from cycle.encoding import not_utf8
 from cycle.errors import BadInput
 from cycle.models import Cycle, InputItem, InputState, LogEntry, LogHead, Stage, StageState
@@ -162,7 +162,7 @@ def _check_chain(session: Session, checkpoint: dict | None, workers: int | None)
 
 def _workers(session: Session, entries: int) -> int:
     url = session.get_bind().url
-    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    in_memory = url.get_backend_name() == "sqlite" and sqlite_path(url) is None
     if entries < PARALLEL_FROM or in_memory:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

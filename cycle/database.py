@@ -154,7 +154,7 @@ class Database:
     def require_schema(self) -> None:
         """Refuse to work on a database that `arshjul init` has not brought up to date."""
         where = describe(self.url)
-        self.require_lasting()
+        require_lasting(self.engine)
         if self._missing_file():
             raise SchemaMissing(f"the database {where} does not exist", "run `arshjul init` to create it")
         found = schema_revision(self.engine)
@@ -167,10 +167,6 @@ class Database:
             f"the database {where} has schema revision {found}, this arshjul expects {SCHEMA_REVISION}",
             "run `arshjul init` to upgrade it",
         )
-
-    def require_lasting(self) -> None:
-        """Refuse an in-memory SQLite database: each command would start from an empty one."""
-        require_lasting(self.engine)
 
     def _missing_file(self) -> bool:
         """An SQLite file that is not there; connecting would create it, empty."""
@@ -206,6 +202,7 @@ def _without_password(url: str) -> str:
 
 
 def require_lasting(engine: Engine) -> None:
+    """Refuse an in-memory SQLite database: each command would start from an empty one."""
     if engine.dialect.name == "sqlite" and sqlite_path(engine.url) is None:
         raise BadInput(
             "the database is in memory (sqlite://): each command starts from an empty one and nothing is kept",

@@ -85,7 +85,7 @@ def generate() -> str:
 
 
 # The sessions: each `$ command` is run by bash in one fresh folder holding copies of the shipped
-# definition and example organisation, as scripts/session.sh does; talk (stderr) is shown inline,
+# definition and example organisation; talk (stderr) is shown inline,
 # a non-zero exit as `[exit N]`.
 README = ROOT / "README.md"
 TRANSCRIPT = ROOT / "docs" / "cli-transcript.txt"
