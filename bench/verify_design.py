@@ -13,13 +13,19 @@ and every check that can be SQL done in SQLite's C, off Python's interpreter loc
 - `links`: each entry's previous hash against the hash of the entry before it (SQL join);
 - `replay`: each row's states in order, one path string per row (`group_concat` over a
   covering index), checked for continuity in Python;
-- `hashlib`: the goal's baseline, hashing the same bytes held in memory.
+- `hashlib`: the goal's baseline, hashing the same bytes held in memory;
+- `sqlhash`: `bytes` and `hash` in one pass instead: SQLite reads the stored bytes and
+  calls hashlib once an entry (`create_function`), and compares the digests itself;
+- `sqlcanon`: the content check on today's schema, no stored bytes: SQLite builds each
+  entry's canonical bytes from its columns (`json_array`) and calls hashlib for each.
 It prints each part's CPU time and the best ratio two cores could give if the parts
 ran perfectly in parallel: hashlib / (sum of the parts / 2). Then it runs them together
 (`together`: wall time): a forked process reads and hashes the second half of the log
 while this one hashes the first, and two threads run the link and replay queries, whose
-SQLite work does not hold the interpreter lock. The goal is 0.5. Last (`hashlib_x2`,
-wall), the baseline run in two processes at once, for what a second core is worth here.
+SQLite work does not hold the interpreter lock; and `together_sqlhash` (wall): `sqlhash`
+in this thread while the same two threads run the link and replay queries. The goal is
+0.5. Last (`hashlib_x2`, wall), the baseline run in two processes at once, for what a
+second core is worth here.
 """
 
 from __future__ import annotations
@@ -86,7 +92,9 @@ def _stored_copy(path: str) -> list[bytes]:
 
 
 def _measure(path: str, blobs: list[bytes], repeat: int) -> dict[str, Timing]:
-    parts = {name: Timing() for name in ("hashlib", "bytes", "hash", "links", "replay", "together", "hashlib_x2")}
+    names = ("hashlib", "bytes", "hash", "sqlhash", "sqlcanon", "links", "replay", "together", "together_sqlhash",
+             "hashlib_x2")  # fmt: skip
+    parts = {name: Timing() for name in names}
     conn = sqlite3.connect(path)
     last = len(blobs)
     for _ in range(repeat):
@@ -94,12 +102,17 @@ def _measure(path: str, blobs: list[bytes], repeat: int) -> dict[str, Timing]:
         _together(path, last)
         parts["together"].runs.append(time.perf_counter() - start)
         start = time.perf_counter()
+        _together_sqlhash(path)
+        parts["together_sqlhash"].runs.append(time.perf_counter() - start)
+        start = time.perf_counter()
         _hashlib_twice(blobs)
         parts["hashlib_x2"].runs.append(time.perf_counter() - start)
         parts["hashlib"].runs.append(_cpu(lambda: _hashlib(blobs)))
         chunks: list = []
         parts["bytes"].runs.append(_cpu(lambda chunks=chunks: chunks.extend(_chunks(conn, last))))
         parts["hash"].runs.append(_cpu(lambda chunks=chunks: _hash_chunks(chunks)))
+        parts["sqlhash"].runs.append(_cpu(lambda: _sqlhash(conn)))
+        parts["sqlcanon"].runs.append(_cpu(lambda: _sqlcanon(conn)))
         parts["links"].runs.append(_cpu(lambda: _links(conn)))
         parts["replay"].runs.append(_cpu(lambda: _replay(conn)))
     conn.close()
@@ -140,6 +153,39 @@ def _together(path: str, last: int) -> None:
     for thread in threads:
         thread.join()
     assert os.waitpid(child, 0)[1] == 0
+
+
+def _together_sqlhash(path: str) -> None:
+    """`sqlhash` here while threads run the link and replay queries."""
+    threads = [threading.Thread(target=lambda query=query: query(sqlite3.connect(path))) for query in (_links, _replay)]
+    for thread in threads:
+        thread.start()
+    with sqlite3.connect(path) as conn:
+        _sqlhash(conn)
+    for thread in threads:
+        thread.join()
+
+
+def _with_sha256(conn: sqlite3.Connection) -> sqlite3.Connection:
+    sha256 = hashlib.sha256
+    conn.create_function("sha256_hex", 1, lambda body: sha256(body).hexdigest(), deterministic=True)
+    return conn
+
+
+def _sqlhash(conn: sqlite3.Connection) -> None:
+    sql = "SELECT count(*) FROM stored_log WHERE sha256_hex(CAST(body AS BLOB)) != hash"
+    assert _with_sha256(conn).execute(sql).fetchone()[0] == 0
+
+
+def _sqlcanon(conn: sqlite3.Connection) -> None:
+    """The canonical bytes built by SQLite from today's columns: `at` respelled, every value as JSON.
+
+    SQLAlchemy stores a whole second without its fraction: `YYYY-MM-DD HH:MM:SS`.
+    """
+    at = "substr(at, 1, 10) || 'T' || substr(at, 12, 8) || '.' || substr(substr(at, 21) || '000000', 1, 6) || 'Z'"
+    fields = ", ".join(at if name == "at" else f'"{name}"' for name in log.LOG_FIELDS)
+    sql = f"SELECT count(*) FROM transition_log WHERE sha256_hex(CAST(json_array({fields}) AS BLOB)) != hash"
+    assert _with_sha256(conn).execute(sql).fetchone()[0] == 0
 
 
 def _cpu(fn) -> float:
