@@ -34,6 +34,7 @@ from cycle import agenda
 from cycle.database import Database
 from notifications import outbox, planner
 from notifications.mail import Letter
+from notifications.render import entries
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class Revised:
-    """What to do with a claimed message: send `letter` (with `items` items), or withdraw it for `why`."""
+    """What to do with a claimed message: send `letter` (with `items` items, as its reader counts them:
+    `render.entries`), or withdraw it for `why`."""
 
     letter: Letter | None
     items: int
@@ -89,12 +91,12 @@ def revise(claimed: outbox.Claimed, snapshot: Snapshot) -> Revised:
     if not kept:
         return Revised(None, 0, why=_nothing_left(claimed, len(queued), len(queued) - len(own)))
     if kept == queued:
-        return Revised(claimed.letter, len(kept))
+        return Revised(claimed.letter, len(entries(kept)))
     recipient = {"username": claimed.recipient, "name": claimed.letter.to_name, "locale": claimed.locale}
     rendered = render(recipient, kept)
     letter = dataclasses.replace(claimed.letter, subject=rendered.subject, text=rendered.text, html=rendered.html,
                                  date=snapshot.at)  # fmt: skip
-    return Revised(letter, len(kept), changed=True)
+    return Revised(letter, len(entries(kept)), changed=True)
 
 
 def _nothing_left(claimed: outbox.Claimed, queued: int, superseded: int) -> str:

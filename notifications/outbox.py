@@ -41,6 +41,7 @@ from cycle.models import OutboxItem, OutboxMessage, OutboxStatus
 from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
 from notifications.mail import Letter, compose, message_id
 from notifications.planner import Due
+from notifications.render import entries
 
 LEASE = dt.timedelta(minutes=15)  # far longer than one claimed batch takes to send
 FIRST_RETRY = dt.timedelta(minutes=1)
@@ -61,7 +62,7 @@ WITHDRAWN = "withdrawn before sending: "
 @dataclass(frozen=True)
 class Enqueued:
     messages: int
-    items: int
+    items: int  # as the digests' readers count them: a notice told with its reminder is one (`render.entries`)
     refused: int  # messages that could not be built (an unsafe header): failed at once
 
 
@@ -104,7 +105,7 @@ def enqueue(session: Session, dues: list[Due], now: dt.datetime, sender: Address
         if not inserted:  # another run or node enqueued all of them first
             session.execute(delete(OutboxMessage).where(OutboxMessage.id == row.id))
             continue
-        messages, items = messages + 1, items + len(inserted)
+        messages, items = messages + 1, items + len(entries([d.payload() for d in inserted]))  # as its reader counts
         refused += not _fill(row, inserted, sender)
     return Enqueued(messages, items, refused)
 

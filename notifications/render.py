@@ -28,8 +28,10 @@ import datetime as dt
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALES = ("sv", "en")
@@ -96,6 +98,8 @@ def language(locale: str | None) -> str:
 
 
 def _environment(autoescape: bool) -> jinja2.Environment:
+    import jinja2  # only where messages are built: `entries` is read where digests are counted
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=autoescape,

@@ -4,8 +4,9 @@ Importing this module is cheap: jinja2, smtplib and APScheduler load only in the
 functions that need them. Every use case is for admins (contract: `reminders …`,
 `scheduler run`).
 
-`send_reminders` returns counts. Of reminder items (one per reminder or notice and
-recipient): `enqueued`, newly put in the outbox, and `sent`, delivered. Of messages (one
+`send_reminders` returns counts. Of reminder items as their readers count them (the
+items of a digest: a notice and the reminder to act on the same work are one, see
+`render.entries`): `enqueued`, newly put in the outbox, and `sent`, delivered. Of messages (one
 digest per recipient, holding items): `enqueued_messages`, newly put in the outbox,
 `messages`, delivered (carrying the `sent` items), `retrying`, to be tried again later,
 `failed`, failed for good, counting `refused`: those that could not even be built (an

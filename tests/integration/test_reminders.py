@@ -249,3 +249,15 @@ def test_a_reminder_held_up_after_the_work_began_waiting_still_says_it_is_late(w
     send_reminders(wheel, ADMIN, None, smtp)
     (sara,) = [r for r in smtp_sink.take() if r.to == "sara.lund@example.se"]
     assert "Varför nu:  planerad till 28 dagar före tidsgränsen 13 februari 2026, men skickas först nu\n" in sara.text()
+
+
+def test_a_notice_told_with_its_reminder_counts_as_the_one_item_its_reader_gets(wheel, clock, smtp, smtp_sink):
+    clock.set(local("2026-02-02T09:00"))  # after the inputs' 28-days-before slot: notice and reminder at once
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-02-02T09:05"))
+    assert len(plan_reminders(wheel, ADMIN, None)) == 8  # an `opened` and a `submit` row for each contributor
+    counts = send_reminders(wheel, ADMIN, None, smtp)
+    received = smtp_sink.take()
+    assert len(received) == 4
+    assert all(r.text().count("Kommando:") + r.text().count("Command:") == 1 for r in received)
+    assert (counts["enqueued"], counts["sent"], counts["messages"], counts["enqueued_messages"]) == (4, 4, 4, 4)
