@@ -2,8 +2,10 @@
 
     python docs/gen_cli.py                rewrite docs/cli.md
     python docs/gen_cli.py --check        exit 1 if docs/cli.md differs from the help texts
-    python docs/gen_cli.py --transcripts  run again every `$ command` of README.md's opening session
-                                          and of docs/cli-transcript.txt, and write what they print now
+    python docs/gen_cli.py --transcripts  run again every `$ command` of README.md's opening session,
+                                          of docs/cli-transcript.txt and of the guides' console blocks
+                                          (docs/owners.md, contributors.md, auditors.md), and write
+                                          what they print now
 
 `tests/cli/test_help.py` runs the check, so the reference cannot drift from `--help`;
 `tests/cli/test_transcripts.py` replays the sessions, so they cannot drift from what the commands print
@@ -85,45 +87,93 @@ def generate() -> str:
 
 
 # The sessions: each `$ command` is run by bash in one fresh folder holding copies of the shipped
-# definition and example organisation; talk (stderr) is shown inline,
-# a non-zero exit as `[exit N]`.
+# definition and example organisation; talk (stderr) is shown inline, a non-zero exit as `[exit N]`.
+# A command may go on over lines that start with `> ` (the shell's own continuation prompt), e.g. a
+# here-document. A guide's console blocks are one session: they run in order in one folder, so each
+# block goes on from the state the one before left.
 README = ROOT / "README.md"
 TRANSCRIPT = ROOT / "docs" / "cli-transcript.txt"
+GUIDES = tuple(ROOT / "docs" / name for name in ("owners.md", "contributors.md", "auditors.md"))
 SESSION_ENV = {"ARSHJUL_DB": "sqlite:///arshjul.db", "ARSHJUL_USER": "nils", "NO_COLOR": "1", "COLUMNS": "120"}
 _README_SESSION = re.compile(r"(?s)\A(# arshjul\n\n```console\n)(.*?)(```\n)")
+_CONSOLE_BLOCK = re.compile(r"(?ms)^(```console\n)(.*?)^(```\n)")
+
+
+def _parse(session: str) -> tuple[str, list[list[str]]]:
+    """The text before the first command (`#` lines, kept as they are) and each command's lines."""
+    lines = session.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.startswith("$ ")), len(lines))
+    head = "".join(line + "\n" for line in lines[:first])
+    commands: list[list[str]] = []
+    for line in lines[first:]:
+        if line.startswith("$ "):
+            commands.append([line[2:]])
+        elif line.startswith("> ") and commands and _continues(commands[-1]):
+            commands[-1].append(line[2:])
+    return head, commands
+
+
+def _continues(command: list[str]) -> bool:
+    """Whether the next `> ` line still belongs to `command`: a here-document not yet ended, or a `\\`."""
+    heredoc = re.search(r"<<-?\s*['\"]?(\w+)['\"]?", command[0])
+    if heredoc:
+        return command[-1].strip() != heredoc.group(1) or len(command) == 1
+    return command[-1].endswith("\\")
+
+
+def _run_sessions(sessions: list[str], path: str | None = None) -> list[str]:
+    """Each session with every command run again, in order, in one fresh folder, and its output as it is now."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARSHJUL_")} | SESSION_ENV
+    if path:
+        env["PATH"] = path + os.pathsep + env.get("PATH", "")
+    fresh = []
+    with tempfile.TemporaryDirectory() as work:
+        for name in ("workflows/ange.yaml", "workflows/examples/ange-org.yaml"):
+            shutil.copy(ROOT / name, work)
+        for session in sessions:
+            head, commands = _parse(session)
+            parts = [head]
+            for lines in commands:
+                ran = subprocess.run(["bash", "-c", "{ " + "\n".join(lines) + "\n} 2>&1"], cwd=work, env=env,
+                                     capture_output=True, text=True, encoding="utf-8", timeout=300)  # fmt: skip
+                shown = ran.stdout + (f"[exit {ran.returncode}]\n" if ran.returncode else "")
+                typed = "$ " + "".join(line + "\n" if i == 0 else "> " + line + "\n" for i, line in enumerate(lines))
+                parts.append(f"{typed}{shown}\n")
+            fresh.append("".join(parts).rstrip("\n") + "\n")
+    return fresh
 
 
 def replay(session: str, path: str | None = None) -> str:
     """`session` (lines of `$ command` each followed by its output and a blank line; `#` lines before
     the first command are kept) with every command run again and its output as it is now."""
-    head, _, rest = session.partition("$ ")
-    commands = [block.split("\n", 1)[0] for block in ("$ " + rest).split("\n$ ")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARSHJUL_")} | SESSION_ENV
-    if path:
-        env["PATH"] = path + os.pathsep + env.get("PATH", "")
-    parts = [head]
-    with tempfile.TemporaryDirectory() as work:
-        for name in ("workflows/ange.yaml", "workflows/examples/ange-org.yaml"):
-            shutil.copy(ROOT / name, work)
-        for command in commands:
-            command = command.removeprefix("$ ")
-            ran = subprocess.run(["bash", "-c", "{ " + command + "\n} 2>&1"], cwd=work, env=env, capture_output=True,
-                                 text=True, encoding="utf-8", timeout=120)  # fmt: skip
-            shown = ran.stdout + (f"[exit {ran.returncode}]\n" if ran.returncode else "")
-            parts.append(f"$ {command}\n{shown}\n")
-    return "".join(parts).rstrip("\n") + "\n"
+    return _run_sessions([session], path)[0]
 
 
 def readme_session(text: str) -> str:
     return _README_SESSION.match(text).group(2)
 
 
+def console_blocks(text: str) -> list[str]:
+    """A guide's ```console blocks, in order: together one session."""
+    return [m.group(2) for m in _CONSOLE_BLOCK.finditer(text)]
+
+
+def refreshed(doc: Path, text: str, path: str | None = None) -> str:
+    """`text`, the content of `doc` (README.md, the transcript or a guide), with its sessions run again."""
+    if doc == README:
+        fresh = replay(readme_session(text), path)
+        return _README_SESSION.sub(lambda m: m.group(1) + fresh + m.group(3), text, count=1)
+    if doc == TRANSCRIPT:
+        return replay(text, path)
+    fresh = iter(_run_sessions(console_blocks(text), path))
+    return _CONSOLE_BLOCK.sub(lambda m: m.group(1) + next(fresh) + m.group(3), text)
+
+
 def write_transcripts(path: str | None = None) -> None:
-    readme = README.read_text(encoding="utf-8")
-    fresh = replay(readme_session(readme), path)
-    README.write_text(_README_SESSION.sub(lambda m: m.group(1) + fresh + m.group(3), readme, count=1), encoding="utf-8")
-    TRANSCRIPT.write_text(replay(TRANSCRIPT.read_text(encoding="utf-8"), path), encoding="utf-8")
-    print(f"wrote {README} and {TRANSCRIPT}", file=sys.stderr)
+    for doc in (README, TRANSCRIPT, *GUIDES):
+        if doc.exists():
+            doc.write_text(refreshed(doc, doc.read_text(encoding="utf-8"), path), encoding="utf-8")
+            print(f"wrote {doc}", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:
