@@ -9,7 +9,8 @@ Who is reminded of what, following the states of the contract:
 - owners of the stage's `owner` unit while it is `open` (kind `finish`);
 - the stage's owners again when an input is `escalate_after_days` overdue (`escalation`);
 - contributors when their stage opens and when their input is returned, and owners
-  when their stage is returned (`opened`, `returned`: event notices, one per log entry).
+  when their stage is returned (`opened`, `returned`: event notices, one per `open` entry and
+  one per returned input or stage, by its newest return in the window: "returned again").
 
 Slots: each of `before_days` (`before-7`), the deadline day (`deadline`), then every
 `overdue_every_days` after it (`overdue-3`, `overdue-6`, …), all in calendar days in
@@ -67,6 +68,7 @@ class Due:
     input_keys: tuple[str, ...] = ()  # for `opened`: their keys, in the same order
     since: str | None = None  # the local date the work began to wait for them, or its deadline moved (`Work.since`)
     since_event: str | None = None  # open, submit, return or deadline: what happened then
+    returns: int = 0  # for `returned`: how many returns of the work the notice window holds, this the newest
 
     def sort_key(self) -> tuple:
         return (self.to.username, self.cycle, self.deadline, self.stage, self.input or "", self.unit or "",
@@ -95,7 +97,7 @@ class Due:
 def plan(agenda: Agenda, at: dt.datetime) -> list[Due]:
     """Every reminder and notice due at `at` (aware), one per item and recipient, sorted."""
     found = [due for work in agenda.work for due in _for_work(agenda, work, at)]
-    found += [due for event in agenda.events for due in _for_event(agenda, event, at)]
+    found += [due for event, returns in _notices(agenda) for due in _for_event(agenda, event, at, returns)]
     unique = {(d.to.username, d.item_key, d.slot, d.key_date): d for d in found}
     return sorted(unique.values(), key=Due.sort_key)
 
@@ -126,7 +128,7 @@ def _waiting(agenda: Agenda, at: dt.datetime) -> Iterator[Due]:
         yield from _turn(agenda, work, at, anytime, "")
         if work.is_input:
             yield from _escalation(agenda, work, at, anytime, "")
-    yield from (due for event in agenda.events for due in _for_event(agenda, event, at))
+    yield from (due for event, returns in _notices(agenda) for due in _for_event(agenda, event, at, returns))
 
 
 def series(item: dict) -> tuple:
@@ -289,7 +291,21 @@ def _today(at: dt.datetime, work: Work) -> dt.date:
 # --- event notices -----------------------------------------------------------------
 
 
-def _for_event(agenda: Agenda, event: Happened, at: dt.datetime) -> Iterator[Due]:
+def _notices(agenda: Agenda) -> Iterator[tuple[Happened, int]]:
+    """The events to tell of, each with the number of returns of its work in the window: one notice a piece of
+    work, so an input returned twice is told of once, by its newest return (with its comment)."""
+    returns: dict[tuple, list[Happened]] = {}
+    for event in agenda.events:
+        if event.event == "open":
+            yield event, 0
+        else:
+            first = event.work[0]
+            returns.setdefault((first.cycle, first.stage, first.input, first.unit), []).append(event)
+    for same in returns.values():
+        yield max(same, key=lambda e: e.seq), len(same)
+
+
+def _for_event(agenda: Agenda, event: Happened, at: dt.datetime, returns: int = 1) -> Iterator[Due]:
     first = event.work[0]
     when = event.at.astimezone(zone(first.timezone)).date()
     slot = Slot(f"event-{event.seq}", when)
@@ -297,11 +313,11 @@ def _for_event(agenda: Agenda, event: Happened, at: dt.datetime) -> Iterator[Due
         yield from _opened(agenda, event, at, slot)
         return
     role, unit = ("contributor", first.unit or "") if first.is_input else ("owner", first.owner_unit)
-    reason = f"returned on {when.isoformat()} by {event.actor}"
+    reason = f"returned {'again ' if returns > 1 else ''}on {when.isoformat()} by {event.actor}"
     for person in _people(agenda, role, unit):
         base = _due(agenda, first, at, person, "submit" if first.is_input else "finish", slot, reason)
         yield dataclasses.replace(base, kind="returned", item_key=item_key("returned", first), key_date=when,
-                                  actor=event.actor, comment=event.comment)  # fmt: skip
+                                  actor=event.actor, comment=event.comment, returns=returns)  # fmt: skip
 
 
 def _opened(agenda: Agenda, event: Happened, at: dt.datetime, slot: Slot) -> Iterator[Due]:

@@ -13,8 +13,9 @@ The context every digest template gets:
   `kind, cycle, cycle_name, stage, stage_name, input, input_name, unit, unit_name,
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
   comment, inputs, item_key, to`, (from items queued since they exist) `since, since_event`
-  and `input_keys`, and `notice`: None, or the `{kind, key_date, actor, comment}` of the
-  notice a reminder tells with;
+  and `input_keys`, and `notice`: None, or the `{kind, key_date, actor, comment, returns}` of the
+  notice a reminder tells with; a `returned` notice also has `returns`, the number of returns of
+  its work it stands for (more than 1: it was returned again);
 - `count`: the number of entries.
 The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`;
 the test `item is late` tells a reminder going out after its slot's day (see `late`),
@@ -127,7 +128,7 @@ def urgency(item: dict) -> tuple:
 
 NOTICES = ("opened", "returned")
 ACTS = ("submit", "finish")  # the reminders a notice may tell with
-TOLD = ("kind", "key_date", "actor", "comment")  # what of a notice a reminder tells it with
+TOLD = ("kind", "key_date", "actor", "comment", "returns")  # what of a notice a reminder tells it with
 
 
 def entries(items: list[dict]) -> list[dict]:
@@ -137,12 +138,11 @@ def entries(items: list[dict]) -> list[dict]:
     A notice of what happened to work (its stage `opened`, it was `returned`) and the reminder to act on that
     work (`submit`, `finish`) in the same digest are one entry: the reminder, whose `notice` holds the notice's
     `kind, key_date, actor, comment` (and whose `comment` is the notice's). An `opened` notice then asks only for
-    the inputs no reminder in the digest is about, and is left out when none is left. Both stay in the outbox as
-    they are: this is only how they read.
+    the inputs no reminder in the digest is about, and is left out when none is left. Several returns of the same
+    work are told once, by the newest (its comment), with `returns` the number of them (more than 1: "again").
+    All stay in the outbox as they are: this is only how they read.
     """
-    returned: dict[tuple, dict] = {}
-    for item in sorted((i for i in items if i["kind"] == "returned"), key=_event_seq):
-        returned[_work(item)] = item  # several returns of one input: the latest tells with its reminder
+    returned = _newest_returns(items)
     opened = {_stage_unit(i): i for i in items if i["kind"] == "opened"}
     told: dict[tuple, set[int]] = {}  # a notice's (item_key, slot) -> what of it reminders tell: its inputs' places
     found = []
@@ -152,12 +152,23 @@ def entries(items: list[dict]) -> list[dict]:
             found.append(item | {"notice": None})
             continue
         told.setdefault((notice["item_key"], notice["slot"]), set()).add(place)
-        found.append(item | {"notice": {k: notice[k] for k in TOLD}, "comment": item["comment"] or notice["comment"]})
-    for notice in (i for i in items if i["kind"] in NOTICES):
+        told_with = {k: notice.get(k) for k in TOLD}
+        found.append(item | {"notice": told_with, "comment": item["comment"] or notice["comment"]})
+    for notice in [i for i in items if i["kind"] == "opened"] + list(returned.values()):
         left = _untold(notice, told.get((notice["item_key"], notice["slot"]), set()))
         if left is not None:
             found.append(left | {"notice": None})
     return found
+
+
+def _newest_returns(items: list[dict]) -> dict[tuple, dict]:
+    """The newest `returned` notice of each piece of work, with `returns`: how many returns of it were told of."""
+    newest: dict[tuple, dict] = {}
+    for item in sorted((i for i in items if i["kind"] == "returned"), key=_event_seq):
+        earlier = newest.get(_work(item))
+        count = max(item.get("returns") or 1, earlier["returns"] + 1 if earlier else 1)
+        newest[_work(item)] = item | {"returns": count}
+    return newest
 
 
 def _notice_of(item: dict, returned: dict[tuple, dict], opened: dict[tuple, dict]) -> tuple[dict | None, int]:

@@ -261,3 +261,46 @@ def test_a_notice_told_with_its_reminder_counts_as_the_one_item_its_reader_gets(
     assert len(received) == 4
     assert all(r.text().count("Kommando:") + r.text().count("Command:") == 1 for r in received)
     assert (counts["enqueued"], counts["sent"], counts["messages"], counts["enqueued_messages"]) == (4, 4, 4, 4)
+
+
+def test_an_input_returned_twice_lately_is_one_item_with_the_newest_return(wheel, clock, smtp, smtp_sink):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-01-12T09:05"))
+    send_reminders(wheel, ADMIN, None, smtp)  # the opening notices
+    smtp_sink.take()
+    clock.set(local("2026-01-13T10:00"))
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    actions.return_input(wheel, "lars", C, S, INPUT, "soc", comment="Siffrorna för hemtjänsten saknas")
+    clock.set(local("2026-01-13T14:00"))
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    clock.set(local("2026-01-14T09:00"))
+    actions.return_input(wheel, "eva", C, S, INPUT, "soc", comment="Hemtjänsten är med, men inte LSS")
+
+    clock.set(local("2026-01-14T09:05"))
+    planned = [row for row in plan_reminders(wheel, ADMIN, None) if row["to"] == "johanna"]
+    assert [(row["kind"], row["reason"]) for row in planned] == [("returned", "returned again on 2026-01-14 by eva")]
+    counts = send_reminders(wheel, ADMIN, None, smtp)
+    (johanna,) = smtp_sink.take()
+    text = johanna.text()
+    assert "En sak i årshjulet väntar på dig:" in text and text.count("Kommando:") == 1
+    assert "Varför nu:  returnerades igen 14 januari 2026 av eva\n" in text
+    assert "Hemtjänsten är med, men inte LSS" in text and "Siffrorna för hemtjänsten saknas" not in text
+    assert "returnerades igen 14 januari 2026 av eva" in johanna.html()
+    assert (counts["enqueued"], counts["sent"]) == (1, 1)
+
+    # Friday 2026-02-06, the 7-days-before slot: the reminder to submit tells with the newest return,
+    # and nothing else of that input, when both returns are in the window.
+    clock.set(local("2026-02-04T10:00"))
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    actions.return_input(wheel, "lars", C, S, INPUT, "soc", comment="Första")
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    clock.set(local("2026-02-05T10:00"))
+    actions.return_input(wheel, "eva", C, S, INPUT, "soc", comment="Andra")
+    clock.set(local("2026-02-06T07:00"))
+    send_reminders(wheel, ADMIN, None, smtp)
+    (johanna,) = [r for r in smtp_sink.take() if r.to.startswith("johanna")]
+    text = johanna.text()
+    assert "En sak i årshjulet väntar på dig:" in text and text.count("Kommando:") == 1
+    assert "Varför nu:  returnerades igen 5 februari 2026 av eva; 7 dagar före tidsgränsen 13 februari 2026\n" in text
+    assert "Andra" in text and "Första" not in text

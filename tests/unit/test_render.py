@@ -350,3 +350,15 @@ def test_an_escalation_says_the_input_is_overdue_only_when_it_is_as_it_is_sent(d
     swedish, english = render(person("sv"), [item]), render(person("en"), [item])
     assert f"Att göra:   {sv}\n" in swedish.text and f'<th align="left">Att göra</th><td>{sv}</td>' in swedish.html
     assert f"To do:      {en}\n" in english.text and f'<th align="left">To do</th><td>{en}</td>' in english.html
+
+
+@pytest.mark.parametrize("with_reminder", [False, True])
+def test_two_returns_of_one_input_in_a_digest_are_one_item_with_the_newest_comment(with_reminder):
+    first = payload("returned", slot="event-41", key_date="2027-05-05", actor="eva", comment="Första")
+    second = payload("returned", slot="event-42", key_date="2027-05-07", comment="Andra")
+    reminder = [payload("submit", slot="before-7", days=7)] if with_reminder else []
+    swedish, english = render(person("sv"), [second, first, *reminder]), render(person("en"), [first, second])
+    assert "En sak i årshjulet väntar på dig" in swedish.text and swedish.html.count("<li>") == 1
+    assert "Varför nu:  returnerades igen 7 maj 2027 av lars" in swedish.text
+    assert "Andra" in swedish.text and "Första" not in swedish.text and "Första" not in swedish.html
+    assert "Why now:    returned again on 7 May 2027 by lars\n" in english.text
