@@ -260,7 +260,17 @@ def _reminders(problems: Problems, path: str, raw: Any, base: ReminderPolicy) ->
 
 
 def _before_days(problems: Problems, path: str, value: Any) -> tuple[int, ...]:
-    days = [whole(problems, item(path, i), raw) for i, raw in enumerate(sequence(problems, path, value))]
+    raws = sequence(problems, path, value)
+    days = [whole(problems, item(path, i), raw) for i, raw in enumerate(raws)]
+    first: dict[int, int] = {}
+    for i, n in enumerate(days):
+        if n != raws[i] or isinstance(raws[i], bool):  # refused above: no number to compare
+            continue
+        if n in first:  # taken (one reminder for the lead time), but a repeated number is rarely what was meant
+            problems.warn(item(path, i), f"{n} is already before_days[{first[n]}]; a duplicate is almost always a "
+                                         f"typo: was another lead time meant? (one reminder goes out {n} "
+                                         f"day{'' if n == 1 else 's'} before the deadline)")  # fmt: skip
+        first.setdefault(n, i)
     return tuple(sorted(set(days), reverse=True))
 
 

@@ -557,3 +557,41 @@ def test_a_deadline_outside_the_cycle_or_a_year_written_oddly_is_named_with_file
 def test_malformed_deadline_rules(text):
     with pytest.raises(ValueError, match="is not a deadline rule"):
         DeadlineRule.parse(text)
+
+
+def test_a_lead_time_given_twice_loads_with_a_warning_naming_path_and_line(tmp_path):
+    text = """\
+id: test
+name: Testhjul
+timezone: Europe/Stockholm
+holidays: SE
+reminders:
+  before_days: [14, 7, 7]
+stages:
+  - key: a
+    name: A
+    owner: ks
+    decided_by: ks
+    deadline: Y-1-04-30
+    inputs:
+      - key: in
+        name: In
+        from: [bou]
+        approved_by: ks
+        reminders:
+          before_days:
+            - 28
+            - 28
+            - 1
+            - 28
+"""
+    wheel = load_workflow(write(tmp_path, text))
+    assert wheel.reminders.before_days == (14, 7) and wheel.stages[0].inputs[0].reminders.before_days == (28, 1)
+    assert wheel.warnings == (
+        "reminders.before_days[2]: 7 is already before_days[1]; a duplicate is almost always a typo: was another "
+        "lead time meant? (one reminder goes out 7 days before the deadline) (line 6)",
+        "stages[0].inputs[0].reminders.before_days[1]: 28 is already before_days[0]; a duplicate is almost always a "
+        "typo: was another lead time meant? (one reminder goes out 28 days before the deadline) (line 21)",
+        "stages[0].inputs[0].reminders.before_days[3]: 28 is already before_days[0]; a duplicate is almost always a "
+        "typo: was another lead time meant? (one reminder goes out 28 days before the deadline) (line 23)",
+    )
