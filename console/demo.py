@@ -21,7 +21,8 @@ ZONE = "Europe/Stockholm"  # Ånge's; the demo's moments are local times there
 STANDIN, STANDIN_ROLE = "eva", {"role": "contributor", "unit": "kultur"}
 DEMO_INPUT = "ange-2027 omvarldsanalys verksamhetsanalys"
 # (local time, who acts, the command, what happens): a week in February 2026, when the
-# planning of budget year 2027 starts. Each command runs through this very CLI.
+# planning of budget year 2027 starts. Each command runs through this very CLI. A step with
+# a note starts a heading, which gives the time of the steps under it (`heading`).
 DEMO = (
     ("2026-02-02 08:00", None, "init", "Nils (IT) creates the database,"),
     ("2026-02-02 08:05", "nils", "org load {dir}/ange-org.yaml", "loads the organisation (the first load bootstraps)"),
@@ -34,9 +35,8 @@ DEMO = (
     ("2026-02-04 09:05", "lars", "input return {input} --unit sbf -m 'Befolkningsprognosen saknas: lägg till SCB:s "
      "prognos för 2027–2030.'", None),
     ("2026-02-04 09:20", "oskar", "stage submit ange-2027 omvarldsanalys", "Too early: refused, naming what blocks"),
-    ("2026-02-04 13:30", "james", "input submit {input} --unit sbf -m 'Prognosen tillagd.'",
-     "James resubmits; Eva (KS vice chair) approves"),
-    ("2026-02-05 08:45", "eva", "input approve {input} --unit sbf", None),
+    ("2026-02-04 13:30", "james", "input submit {input} --unit sbf -m 'Prognosen tillagd.'", "James resubmits"),
+    ("2026-02-05 08:45", "eva", "input approve {input} --unit sbf", "Eva (KS vice chair) approves the two waiting"),
     ("2026-02-05 08:50", "eva", "input approve {input} --unit soc", None),
     ("2026-02-05 10:00", "nils", "org load {dir}/ange-org-vikarie.yaml",
      "Linnea (kultur) is on leave: Eva stands in as contributor for kultur"),
@@ -60,16 +60,27 @@ def play(folder: str, run: Callable[[list[str], FixedClock], None], echo: Callab
          f"March 2026). The database, recreated on each run, is {url};\n"
          f"to look around afterwards: export ARSHJUL_DB={url}")  # fmt: skip
     with contextlib.redirect_stderr(sys.stdout):  # one readable stream, in order
-        for when, who, command, note in DEMO:
+        for n, (when, who, command, note) in enumerate(DEMO):
             clock.set(parse_moment(when, ZONE))
             if note:
-                echo(f"\n# {when}  {note}")
+                echo(f"\n# {heading(n)}  {note}")
             args = shlex.split(command.format(dir=shlex.quote(str(base)), input=DEMO_INPUT))
             echo(f"$ arshjul {'--as ' + who + ' ' if who else ''}{shlex.join(args)}")
             sys.stdout.flush()
             run(["--db", url, *(["--as", who] if who else []), *args], clock)
     mails = sorted(p.name for p in (base / "mail").glob("*.eml"))
     echo(f"\nMail: {len(mails)} message(s) written to {base / 'mail'}/" + "".join(f"\n  {m}" for m in mails))
+
+
+def heading(first: int) -> str:
+    """When the steps under the note of step `first` happen: `2026-02-03 10:15–15:05`, or one moment."""
+    last = first
+    while last + 1 < len(DEMO) and not DEMO[last + 1][3]:
+        last += 1
+    start, end = DEMO[first][0], DEMO[last][0]
+    if end == start:
+        return start
+    return f"{start}–{end[11:]}" if end[:10] == start[:10] else f"{start} – {end}"
 
 
 def _demo_folder(folder: str):

@@ -40,3 +40,31 @@ def test_the_stand_in_survives_an_edit_to_the_example_that_changes_nothing(edit)
     assert {p.username: p.roles for p in after.people} == {
         p.username: p.roles + standin.get(p.username, ()) for p in before.people
     }
+
+
+HEADING = re.compile(r"# (\d{4}-\d\d-\d\d) (\d\d:\d\d)(?:–(\d\d:\d\d))?  ")
+
+
+def test_each_heading_of_the_demo_gives_the_time_of_what_happens_under_it(run, tmp_path):
+    import datetime as dt
+    import json
+    from zoneinfo import ZoneInfo
+
+    ran = run("demo")
+    assert ran.code == 0, ran.stderr
+    db = f"sqlite:///{tmp_path / 'arshjul-demo' / 'arshjul.db'}"
+    log = json.loads(run("--db", db, "--as", "ulf", "log", "--format", "json").stdout)
+    stockholm = ZoneInfo("Europe/Stockholm")
+    at = {e["seq"]: dt.datetime.fromisoformat(e["at"].replace("Z", "+00:00")).astimezone(stockholm) for e in log}
+    said, checked = None, 0
+    for line in ran.stdout.splitlines():
+        if line.startswith("# "):
+            found = HEADING.match(line)
+            assert found, line
+            day, start, end = found.groups()
+            said = (day, start, end or start)
+        elif said and (entry := re.search(r"\(log #(\d+)\)$", line)):
+            when = at[int(entry.group(1))]
+            assert (f"{when:%Y-%m-%d}", said[1] <= f"{when:%H:%M}" <= said[2]) == (said[0], True), (line, said)
+            checked += 1
+    assert checked == len(log)  # every entry was made under a heading that says when
