@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import urllib.parse
 from collections.abc import Iterator
 
@@ -34,6 +35,20 @@ INSUFFICIENT_PRIVILEGE = "42501"  # SQLSTATE of PostgreSQL's "permission denied"
 SQLITE_URI_PARAMETERS = ("mode", "immutable", "cache", "nolock", "psow", "vfs", "modeof")
 PYSQLITE_PARAMETERS = ("uri", "timeout", "isolation_level", "detect_types", "check_same_thread", "cached_statements")
 SECRET_PARAMETERS = ("password", "sslpassword")  # libpq takes them in the query string too
+# The databases and drivers arshjul is built and tested for: SQLite through Python's sqlite3, PostgreSQL through
+# psycopg 3 (SQLAlchemy 2.1's default for postgresql://).
+DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+# The shape SQLAlchemy's make_url reads (sqlalchemy.engine.url._parse_url), here only to say what is wrong
+# with a URL it cannot read or that arshjul cannot use; the port as written, whatever it is.
+URL_SHAPE = re.compile(
+    r"""(?P<scheme>[\w+]+)://
+        (?:(?P<username>[^:/]*)(?::(?P<password>[^@]*))?@)?
+        (?:(?:\[(?P<ipv6host>[^/?]+)\]|(?P<ipv4host>[^/:?]+))?(?::(?P<port>[^/?]*))?)?
+        (?:/(?P<database>[^?]*))?
+        (?:\?(?P<query>.*))?""",
+    re.VERBOSE | re.DOTALL,
+)
+SCHEME_ONLY = re.compile(r"[A-Za-z][\w+.-]*:")
 
 
 class SchemaTooNew(BadInput):
@@ -64,20 +79,112 @@ def _configure_sqlite(engine: Engine, read_only: bool) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    parsed = parse_url(url)
     try:
-        if is_sqlite(url):
-            parsed = sqlite_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            parsed = sqlite_url(parsed)
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             _configure_sqlite(engine, read_only=_read_only(parsed))
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True)
     except BadInput:
         raise
-    except Exception as err:  # URL parsing and missing drivers raise several types
-        raise BadInput(f"cannot use the database URL '{describe(url)}': {err}", _url_hint(url)) from err
+    except ModuleNotFoundError as err:  # psycopg, on a machine installed without the [postgres] extra
+        said = f"its driver {err.name} is not installed: install arshjul with its [postgres] extra (docs/deploy.md)"
+        raise BadInput(f"cannot use the database URL '{_shown(url)}': {said}") from err
+    except Exception as err:  # anything else SQLAlchemy refuses in a URL it could read
+        raise BadInput(f"cannot use the database URL '{_shown(url)}': {err}") from err
 
 
-def sqlite_url(url: str) -> URL:
+def parse_url(url: str) -> URL:
+    """The URL read, once it is one arshjul can use; else BadInput naming, in one line, what is wrong with it,
+    the URL shown as given but without its password. Nothing is opened or created."""
+    problem = _url_problem(url)
+    if problem is None:
+        try:
+            parsed = make_url(url)
+        except Exception as err:  # noqa: BLE001 - _url_problem should have named it; say what SQLAlchemy said
+            problem = str(err)
+        else:
+            problem = _repeated(parsed)
+    if problem is None:
+        return parsed
+    if not url:
+        raise BadInput(f"cannot use the database: {problem}")
+    raise BadInput(f"cannot use the database URL '{_shown(url)}': {problem}")
+
+
+def _shown(url: str) -> str:
+    """A URL in a message: as written, without its password, control characters escaped (`\\n`) so it stays one line."""
+    shown = _without_password(url)
+    return "".join(ch if 32 <= ord(ch) != 127 else ch.encode("unicode_escape").decode() for ch in shown)
+
+
+def _url_problem(url: str) -> str | None:
+    """What keeps SQLAlchemy from reading `url`, or arshjul from using it; None for a URL worth reading."""
+    if not url.strip():
+        return "no URL given (--db or ARSHJUL_DB is empty)"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "the URL contains a line break or another control character"
+    found = URL_SHAPE.match(url)
+    if found is None:
+        if SCHEME_ONLY.match(url) and not os.path.exists(url):
+            return "it is not a database URL: write sqlite:///FILE or postgresql+psycopg://USER@HOST/DATABASE"
+        return f"it is a file path, not a URL: for an SQLite file write sqlite:///{url}"
+    backend, _, driver = found["scheme"].partition("+")
+    if backend not in DRIVERS:
+        if backend == "postgres":
+            return "write postgresql+psycopg://, not postgres://"
+        return f"arshjul works with SQLite (sqlite:///FILE) and PostgreSQL (postgresql+psycopg://…), not {backend}"
+    if driver not in DRIVERS[backend]:
+        if backend == "sqlite":
+            return f"arshjul opens SQLite files with Python's own sqlite3: write sqlite:///FILE, not sqlite+{driver}"
+        return f"arshjul reaches PostgreSQL through psycopg 3: write postgresql+psycopg://…, not postgresql+{driver}"
+    if backend == "sqlite":
+        return _sqlite_server(url, found)
+    return _port_problem(found)
+
+
+def _sqlite_server(url: str, found: re.Match) -> str | None:
+    """A host, port, user or password in an SQLite URL (`sqlite://localhost/x.db`): a file has none."""
+    start = found.end("scheme") + 3
+    authority = url[start : found.start("database") - 1 if found["database"] is not None else found.end()]
+    authority = authority.partition("?")[0]
+    if not authority:
+        return None
+    if "@" in authority:  # the password hidden, as everywhere
+        userinfo, _, host = authority.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}{':***' if colon else ''}@{host}"
+    path = found["database"] or "FILE"
+    return f"an SQLite URL names a file, not a server ('{authority}'): write sqlite:///{path}"
+
+
+def _port_problem(found: re.Match) -> str | None:
+    port, host = found["port"], found["ipv4host"] or ""
+    if port is not None and "@" in port:  # `user:p@ss@host`: SQLAlchemy ends the password at the first '@'
+        return "an '@' follows the host: percent-encode an '@' in the user name or password as %40"
+    if host.rpartition("@")[2].startswith("["):
+        written = host.rpartition("@")[2] + (f":{port}" if port is not None else "")
+        return f"the IPv6 address '{written}' has no closing ']'"
+    if port is None:
+        return None
+    if port == "":
+        return "the port after ':' is missing"
+    if not re.fullmatch(r"[0-9]+", port):
+        return f"the port '{port}' is not a number"
+    if not 1 <= int(port) <= 65535:
+        return f"the port {int(port)} is not between 1 and 65535"
+    return None
+
+
+def _repeated(parsed: URL) -> str | None:
+    """A query parameter given twice (`?mode=ro&mode=rw`): the driver would get a list, or one of them."""
+    twice = [key for key, value in parsed.query.items() if isinstance(value, tuple)]
+    return f"{', '.join(twice)} is given twice" if twice else None
+
+
+def sqlite_url(url: str | URL) -> URL:
     """The URL as the driver must get it: SQLite's parameters (`?mode=ro`) in a `file:` URI, which the
     driver opens with `uri=true`; given as they are, SQLAlchemy would warn and drop them, and a
     `?mode=ro` database would be written to."""
@@ -109,13 +216,6 @@ def sqlite_path(url: URL) -> str | None:
     if not path or path == ":memory:" or url.query.get("mode") == "memory":
         return None
     return path
-
-
-def _url_hint(url: str) -> str | None:
-    """A file path where a URL belongs is the likeliest slip: say how to write it."""
-    if "://" in url:
-        return None
-    return f"for an SQLite file, give its URL: sqlite:///{url} (four slashes before an absolute path)"
 
 
 class Database:

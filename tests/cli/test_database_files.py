@@ -160,3 +160,46 @@ def test_init_in_a_read_only_or_missing_folder_says_which_folder(run, office):
     ran = run("--db", f"sqlite:///{missing / 'x.db'}", "init")
     assert ran.code == 2 and f"Error: the folder {missing} does not exist" in ran.stderr
     assert not (office / "new.db").exists()
+
+
+# --- malformed URLs: one line saying what is wrong, exit 2, nothing written ----------
+
+BACKENDS = "SQLite (sqlite:///FILE) and PostgreSQL (postgresql+psycopg://…)"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("postgresql+psycopg://u@localhost:abc/db",
+         "'postgresql+psycopg://u@localhost:abc/db': the port 'abc' is not a number"),
+        ("postgresql+psycopg://anna:s3cret@localhost:abc/db",
+         "'postgresql+psycopg://anna:***@localhost:abc/db': the port 'abc' is not a number"),
+        ("postgresql+psycopg://u@localhost:/db",
+         "'postgresql+psycopg://u@localhost:/db': the port after ':' is missing"),
+        ("postgresql+psycopg://u@localhost:99999/db", "the port 99999 is not between 1 and 65535"),
+        ("postgresql+psycopg://u@localhost:0/db", "the port 0 is not between 1 and 65535"),
+        ("postgresql+psycopg://u@[::1/db", "the IPv6 address '[::1' has no closing ']'"),
+        ("postgresql+psycopg://u@localhost/db?sslmode=require&sslmode=disable", "sslmode is given twice"),
+        ("sqlite:///arshjul.db?mode=ro&mode=rw", "mode is given twice"),
+        ("sqlite://localhost/x.db", "an SQLite URL names a file, not a server ('localhost'): write sqlite:///x.db"),
+        ("sqlite://localhost:abc/x.db", "an SQLite URL names a file, not a server ('localhost:abc')"),
+        ("sqlite://anna:s3cret@/x.db", "an SQLite URL names a file, not a server ('anna:***@')"),
+        ("mysql://u@h/db", f"arshjul works with {BACKENDS}, not mysql"),
+        ("foo://x", f"arshjul works with {BACKENDS}, not foo"),
+        ("postgresql+psycopg2://u@h/db", "arshjul reaches PostgreSQL through psycopg 3: write postgresql+psycopg://"),
+        ("sqlite+aiosqlite:///x.db", "write sqlite:///FILE"),
+        ("sqlite:/x.db", "'sqlite:/x.db': it is not a database URL: write sqlite:///FILE or postgresql+psycopg://"),
+        ("", "cannot use the database: no URL given (--db or ARSHJUL_DB is empty)"),
+        ("sqlite:///x.db?mode=ro\nimmutable=1", "the URL contains a line break or another control character"),
+        ("postgresql+psycopg://anna:s3cret@x:s3cret@db/arshjul", "percent-encode an '@' in the user name or password"),
+        ("postgres://u@h/db", "write postgresql+psycopg://, not postgres://"),
+        ("arshjul.db", "it is a file path, not a URL: for an SQLite file write sqlite:///arshjul.db"),
+    ],
+)  # fmt: skip
+def test_a_malformed_url_says_what_is_wrong_in_one_line(run, tmp_path, url, said):
+    ran = run("--db", url, "--as", "anna", "status")
+    assert ran.code == 2, ran.stderr
+    (line,) = ran.stderr.splitlines()
+    assert line.startswith("Error: cannot use the database") and said in line, line
+    assert "s3cret" not in ran.stderr and "invalid literal" not in ran.stderr
+    assert list(tmp_path.iterdir()) == []
