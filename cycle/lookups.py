@@ -6,11 +6,14 @@ from the use cases so that reading imports no state machines.
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+import difflib
+
+from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session, contains_eager
 
 from cycle.errors import NotFound
-from cycle.models import Cycle, InputItem, Stage
+from cycle.log import LogFilter
+from cycle.models import Cycle, InputItem, LogEntry, Person, Stage, Unit
 
 
 def find_cycle(session: Session, cycle_id: str) -> Cycle:
@@ -63,3 +66,83 @@ def find_input(session: Session, stage: Stage, key: str, unit: str) -> InputItem
             raise NotFound(f"unknown input '{key}' in stage '{stage.key}' (inputs: {', '.join(keys)})")
         raise NotFound(f"input '{key}' of stage '{stage.key}' has no unit '{unit}' (units: {', '.join(units)})")
     return item
+
+
+# --- what a log filter names -----------------------------------------------------
+
+
+def require_log_subjects(session: Session, flt: LogFilter) -> None:
+    """Each cycle, stage, input, unit and actor a log query names is one arshjul knows, in the
+    cycle's rows (every cycle's if none is named), the organisation or the log itself; else
+    NotFound with the close matches, since an empty log for a typo would read as "nothing happened"."""
+    cycle_id, stage, input_key, unit, actor = flt.cycle, flt.stage, flt.input, flt.unit, flt.actor
+    if cycle_id is not None:
+        find_cycle(session, cycle_id)
+    in_cycle = f" in cycle {cycle_id}" if cycle_id else ""
+    where = f"`arshjul status {cycle_id or 'CYCLE'}`"
+    for kind, value, sources, said, hint in (
+        ("stage", stage, _stage_sources(cycle_id), f"unknown stage '{stage}'{in_cycle}"
+         + ("" if cycle_id else ": no cycle has it and the log names it nowhere"), f"{where} shows the stage keys"),
+        ("input", input_key, _input_sources(cycle_id), f"unknown input '{input_key}'{in_cycle}"
+         + ("" if cycle_id else ": no stage has it and the log names it nowhere"), f"{where} shows the input keys"),
+        ("unit", unit, (select(Unit.key), select(InputItem.unit_key), select(LogEntry.unit)),
+         f"unknown unit '{unit}': not in the organisation and the log names it nowhere", None),
+        ("person", actor, (select(Person.username), select(LogEntry.actor)),
+         f"unknown person '{actor}': not in the organisation and nobody of that name is in the log",
+         "name a person by their username"),
+    ):  # fmt: skip
+        if value is not None and not _known(session, sources, value):
+            raise NotFound(said, _suggest(value, _all_known(session, sources), kind, hint))
+
+
+def _stage_sources(cycle_id: str | None) -> tuple:
+    rows, logged = select(Stage.key), select(LogEntry.stage)
+    if cycle_id is None:
+        return rows, logged
+    return rows.where(Stage.cycle_id == cycle_id), logged.where(LogEntry.cycle == cycle_id)
+
+
+def _input_sources(cycle_id: str | None) -> tuple:
+    rows, logged = select(InputItem.key).join(Stage), select(LogEntry.input)
+    if cycle_id is None:
+        return rows, logged
+    return rows.where(Stage.cycle_id == cycle_id), logged.where(LogEntry.cycle == cycle_id)
+
+
+def _known(session: Session, sources: tuple, value: str) -> bool:
+    """Whether any source holds `value`; the definitions first, the log (the largest) last."""
+    for stmt in sources:
+        column = stmt.selected_columns[0]
+        if session.execute(select(stmt.where(column == value).exists())).scalar():
+            return True
+    return False
+
+
+def _all_known(session: Session, sources: tuple) -> list[str]:
+    stmt = union(*(s.where(s.selected_columns[0].is_not(None)) for s in sources))
+    return sorted(session.execute(stmt).scalars())
+
+
+def _suggest(value: str, known: list[str], kind: str, hint: str | None) -> str:
+    """`did you mean …?` (see `close_matches`); else the hint, or every key if there are few."""
+    near = close_matches(value, known)
+    if near:
+        more = len(near) - SUGGESTED
+        return f"did you mean {', '.join(near[:SUGGESTED])}{f' (or {more} more)' if more > 0 else ''}?"
+    if hint is None or len(known) <= 10:
+        return f"{kind}s: {', '.join(known) or 'none yet'}"
+    return hint
+
+
+SUGGESTED = 5
+
+
+def close_matches(value: str, known: list[str]) -> list[str]:
+    """Keys `value` may have meant: the same in other letter case, the keys it begins (a
+    per-meeting stage without its date), in order, then spellings near it, nearest first."""
+    folded = value.casefold()
+    by_fold = {k.casefold(): k for k in known}
+    same = [k for k in known if k.casefold() == folded]
+    begun = [k for k in known if folded and k.casefold().startswith(folded)]
+    similar = [by_fold[m] for m in difflib.get_close_matches(folded, list(by_fold), n=SUGGESTED, cutoff=0.75)]
+    return list(dict.fromkeys(same + begun + similar))

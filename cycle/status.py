@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cycle import blockers, log, people
 from cycle.errors import BadInput, NotFound
-from cycle.lookups import find_cycle
+from cycle.lookups import find_cycle, require_log_subjects
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, RoleGrant, Stage, StageState, Unit
 
 MAX_LIMIT = 2**63 - 1  # the largest LIMIT SQLite and PostgreSQL take (a signed 64-bit integer)
@@ -182,8 +182,8 @@ def read_log(db, actor: str, flt: log.LogFilter) -> list[dict]:
                        "--since is the first day and --until the last, both included")  # fmt: skip
     with db.read() as session:
         people.person(session, actor)
-        if flt.cycle is not None:
-            find_cycle(session, flt.cycle)  # a mistyped cycle is an error, not an empty log
+        # A mistyped cycle, stage, input, unit or actor is an error, not an empty log.
+        require_log_subjects(session, flt)
         return [log.as_dict(row) for row in log.query(session, _unbounded(flt))]
 
 

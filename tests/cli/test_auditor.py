@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import CYCLE, INPUT, STAGE
+from tests.conftest import ANGE_ORG
 
 ROW = f"input '{INPUT}' from unit 'bou' to stage '{STAGE}' of {CYCLE}"
 
@@ -113,3 +114,63 @@ def test_log_and_audit_verify_write_nothing_to_the_database(run, worked, tmp_pat
     assert verify(run, worked, "table", "--checkpoint", str(kept)).code == 3
     assert run("--db", worked, "--as", "ulf", "log", "--format", "json").code == 0
     assert checksum(worked) == altered
+
+
+# --- log filters that name nothing -------------------------------------------------
+
+
+def log(run, url: str, *args: str):
+    return run("--db", url, "--as", "ulf", "log", *args)
+
+
+@pytest.mark.parametrize(("option", "typo", "said", "meant"), [
+    ("--stage", "omvarldsanalyss", "unknown stage 'omvarldsanalyss'", "did you mean omvarldsanalys?"),
+    ("--input", "verksamhetsanalyss", "unknown input 'verksamhetsanalyss'", "did you mean verksamhetsanalys?"),
+    ("--unit", "BOU", "unknown unit 'BOU'", "did you mean bou?"),
+    ("--actor", "sarah", "unknown person 'sarah'", "did you mean sara?"),
+])  # fmt: skip
+def test_a_log_filter_naming_nothing_known_is_bad_input_with_the_close_matches(run, worked, option, typo, said, meant):
+    for fmt in ("table", "json", "csv", "ndjson"):
+        ran = log(run, worked, option, typo, "--format", fmt)
+        assert ran.code == 2 and ran.stdout == "", (fmt, ran.stdout, ran.stderr)
+        lines = ran.stderr.splitlines()
+        assert all(line.startswith("Error: ") for line in lines), ran.stderr
+        assert lines[0].startswith(f"Error: {said}") and lines[-1] == f"Error: {meant}", ran.stderr
+    with_cycle = log(run, worked, "--cycle", CYCLE, option, typo)
+    assert with_cycle.code == 2 and with_cycle.stdout == ""
+
+
+def test_a_stage_of_another_cycle_is_unknown_in_the_cycle_named(run, worked):
+    ran = log(run, worked, "--cycle", CYCLE, "--stage", "ks-ekonomirapport@2028-01-26")
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr.splitlines()[0] == f"Error: unknown stage 'ks-ekonomirapport@2028-01-26' in cycle {CYCLE}"
+    assert "ks-ekonomirapport@2027-01-26" in ran.stderr.splitlines()[-1]
+
+
+def test_a_per_meeting_stage_without_its_date_names_its_instances(run, worked):
+    ran = log(run, worked, "--stage", "ks-ekonomirapport")
+    assert ran.code == 2 and ran.stdout == ""
+    assert "did you mean ks-ekonomirapport@2027-01-26, ks-ekonomirapport@2027-03-02" in ran.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ("--stage", "budgetdialog"), ("--input", "budgetunderlag"), ("--unit", "kf"), ("--actor", "ulf"),
+    ("--cycle", CYCLE, "--stage", STAGE, "--actor", "eva"),
+])  # fmt: skip
+def test_a_known_log_filter_without_entries_is_an_empty_log(run, worked, args):
+    assert json.loads(log(run, worked, *args, "--format", "json").stdout) == []
+    for fmt in ("csv", "ndjson"):
+        ran = log(run, worked, *args, "--format", fmt)
+        assert ran.code == 0 and ran.stderr == "" and len(ran.stdout.splitlines()) == (fmt == "csv")
+    table = log(run, worked, *args)
+    assert table.code == 0 and table.stdout.splitlines() == [table.stdout.splitlines()[0]]
+    assert table.stdout.startswith("SEQ") and table.stderr == ""  # the header says there is nothing
+
+
+def test_an_actor_known_only_from_the_log_is_known(run, tmp_path):
+    # The first load of an organisation may be made by someone it does not name: the log keeps their name.
+    url = f"sqlite:///{tmp_path / 'first.db'}"
+    assert run("--db", url, "init").code == 0
+    assert run("--db", url, "--as", "root", "org", "load", str(ANGE_ORG)).code == 0
+    found = json.loads(log(run, url, "--actor", "root", "--format", "json").stdout)
+    assert [e["event"] for e in found] == ["org_load"]
