@@ -23,6 +23,7 @@ import click
 from console.app import App, ArshjulCommand, ArshjulGroup, Failure, pass_app, say, where
 from console.output import (
     emit,
+    flattened,
     only_columns,
     output_options,
     render_done,
@@ -51,6 +52,8 @@ LOG_KEYS = ("seq", "at", "actor", "cycle", "stage", "input", "unit", "event", "f
             "comment", "ref", "prev_hash", "hash")  # fmt: skip
 PLAN_KEYS = ("to", "cycle", "stage", "input", "unit", "kind", "deadline", "reason",
              "slot", "email", "locale", "command")  # fmt: skip
+CHECKPOINT_KEYS = ("entries", "head_hash", "at")  # what `audit checkpoint` writes (cycle.audit.take_checkpoint)
+VERIFY_KEYS = ("ok", "entries", "head_hash", "bad_seq", "reason")
 OUTBOX_KEYS = ("id", "to", "email", "status", "items", "attempts", "created_at", "next_attempt_at", "sent_at",
                "subject", "last_error", "message_id")  # fmt: skip
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -446,8 +449,11 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
     if kept:
         rows.append(["checkpoint", f"{kept['entries']} entries, {kept['head_hash']}: "
                                    + ("the log extends it" if verdict["ok"] else "see above")])  # fmt: skip
-    keys = ("ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint")
-    emit(fmt, verdict if fmt == "json" else [verdict], keys, render=lambda _: table(["CHECK", "RESULT"], rows))
+    if fmt == "csv":  # flat columns for spreadsheets: checkpoint_entries, checkpoint_head_hash, checkpoint_at
+        columns = (*VERIFY_KEYS, *(f"checkpoint_{k}" for k in CHECKPOINT_KEYS))
+        emit(fmt, [flattened(verdict, "checkpoint", CHECKPOINT_KEYS)], columns)
+    else:
+        emit(fmt, verdict, render=lambda _: table(["CHECK", "RESULT"], rows))
     if not verdict["ok"]:
         where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "a stage or input row disagrees with it"
         raise LogAltered(f"the log was altered ({where}): {verdict['reason']}")

@@ -105,6 +105,12 @@ def emit(fmt: str, data, columns=(), render=None) -> None:
     stream.flush()
 
 
+def flattened(row: dict, key: str, fields: tuple[str, ...]) -> dict:
+    """`row` with the object under `key` spread into columns `key_field`, empty where it is None, for CSV."""
+    inner = row.get(key) or {}
+    return {**{k: v for k, v in row.items() if k != key}, **{f"{key}_{f}": inner.get(f) for f in fields}}
+
+
 def only_columns(columns: tuple[str, ...]):
     """A table renderer showing only `columns` (CSV and JSON keep every key)."""
     return lambda rows: table([c.upper() for c in columns], [[_cell(r.get(c)) for c in columns] for r in rows])

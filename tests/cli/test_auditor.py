@@ -174,3 +174,35 @@ def test_an_actor_known_only_from_the_log_is_known(run, tmp_path):
     assert run("--db", url, "--as", "root", "org", "load", str(ANGE_ORG)).code == 0
     found = json.loads(log(run, url, "--actor", "root", "--format", "json").stdout)
     assert [e["event"] for e in found] == ["org_load"]
+
+
+# --- audit verify as CSV -------------------------------------------------------------
+
+CSV_COLUMNS = ["ok", "entries", "head_hash", "bad_seq", "reason",
+               "checkpoint_entries", "checkpoint_head_hash", "checkpoint_at"]  # fmt: skip
+
+
+def test_audit_verify_csv_gives_the_checkpoint_its_own_columns_and_json_keeps_its_object(run, worked, tmp_path):
+    kept = tmp_path / "kept.json"
+    assert run("--db", worked, "--as", "ulf", "audit", "checkpoint", "-o", str(kept)).code == 0
+    fields = json.loads(kept.read_text(encoding="utf-8"))
+
+    as_csv = verify(run, worked, "csv", "--checkpoint", str(kept))
+    assert as_csv.code == 0
+    reader = csv.DictReader(io.StringIO(as_csv.stdout))
+    (row,) = reader
+    assert reader.fieldnames == CSV_COLUMNS
+    assert (row["checkpoint_entries"], row["checkpoint_head_hash"], row["checkpoint_at"]) == (
+        str(fields["entries"]), fields["head_hash"], fields["at"])  # fmt: skip
+    assert row["ok"] == "true" and row["entries"] == str(fields["entries"])
+
+    without = verify(run, worked, "csv")
+    reader = csv.DictReader(io.StringIO(without.stdout))
+    (row,) = reader
+    assert reader.fieldnames == CSV_COLUMNS  # the same columns, empty
+    assert (row["checkpoint_entries"], row["checkpoint_head_hash"], row["checkpoint_at"]) == ("", "", "")
+
+    as_json = json.loads(verify(run, worked, "json", "--checkpoint", str(kept)).stdout)
+    assert list(as_json) == ["ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint"]
+    assert as_json["checkpoint"] == fields
+    assert json.loads(verify(run, worked, "json").stdout)["checkpoint"] is None
