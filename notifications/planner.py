@@ -7,7 +7,9 @@ Who is reminded of what, following the states of the contract:
   stage's `decided_by` unit while the stage is `submitted`, never the person who
   submitted it, who may not decide it (kind `decide`);
 - owners of the stage's `owner` unit while it is `open` (kind `finish`);
-- the stage's owners again when an input is `escalate_after_days` overdue (`escalation`);
+- the stage's owners again when an input is `escalate_after_days` overdue (`escalation`), but
+  not an owner whose own turn it is to act on the input (an approver or contributor too),
+  who is reminded to act on it already;
 - contributors when their stage opens and when their input is returned, and owners
   when their stage is returned (`opened`, `returned`: event notices, one per `open` entry and
   one per returned input or stage, by its newest return in the window: "returned again").
@@ -127,7 +129,8 @@ def _waiting(agenda: Agenda, at: dt.datetime) -> Iterator[Due]:
         anytime = Slot("standing", work.deadline)  # only the key and the days of these are read
         yield from _turn(agenda, work, at, anytime, "")
         if work.is_input:
-            yield from _escalation(agenda, work, at, anytime, "")
+            reminded = latest_slot(work.deadline, policy(work.reminders), reached_day(at, work.timezone)) is not None
+            yield from _escalation(agenda, work, at, anytime, "", reminded)
     yield from (due for event, returns in _notices(agenda) for due in _for_event(agenda, event, at, returns))
 
 
@@ -210,19 +213,29 @@ def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
     escalated = escalation_slot(work.deadline, rules, day) if work.is_input else None
     if escalated is not None:
         reason = f"{describe(escalated, work.deadline)}, still {work.state}: the stage's owners are told"
-        yield from _escalation(agenda, work, at, escalated, reason)
+        yield from _escalation(agenda, work, at, escalated, reason, reminded=slot is not None)
 
 
 def _turn(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str) -> Iterator[Due]:
     """The people whose turn it is to act on `work` (it must be waiting), reminded at `slot`."""
-    role, unit, kind = _responsible(work) or ("", "", "")
-    for person in _people(agenda, role, unit, but=work.submitted_by if kind == "decide" else None):
+    kind = (_responsible(work) or ("", "", ""))[2]
+    for person in _acting(agenda, work):
         yield _due(agenda, work, at, person, kind, slot, reason)
 
 
-def _escalation(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str) -> Iterator[Due]:
+def _acting(agenda: Agenda, work: Work) -> tuple[Recipient, ...]:
+    role, unit, kind = _responsible(work) or ("", "", "")
+    return _people(agenda, role, unit, but=work.submitted_by if kind == "decide" else None)
+
+
+def _escalation(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str,
+                reminded: bool) -> Iterator[Due]:  # fmt: skip
+    """The stage's owners told of overdue work; but an owner whose turn it is to act on it, and who is `reminded`
+    to by the work's own series now, is told once, by that reminder, not of the same input twice."""
+    acting = {p.username for p in _acting(agenda, work)} if reminded else set()
     for person in _people(agenda, "owner", work.owner_unit):
-        yield _due(agenda, work, at, person, "escalation", slot, reason)
+        if person.username not in acting:
+            yield _due(agenda, work, at, person, "escalation", slot, reason)
 
 
 def _responsible(work: Work) -> tuple[str, str, str] | None:

@@ -167,3 +167,20 @@ def test_a_returned_stage_tells_its_owners_with_the_comment():
         )
     ]
     assert found[0].comment == "Komplettera prognosen" and found[0].reason == "returned on 2027-03-25 by bengt"
+
+
+def test_an_owner_whose_own_turn_it_is_gets_the_reminder_to_act_not_an_escalation_of_the_same_input():
+    both = Recipient("karin", "Karin Lindqvist", "karin@example.se", "sv")
+    people = {**PEOPLE, ("approver", "ks"): (both, *PEOPLE[("approver", "ks")]), ("contributor", "soc"): (both,)}
+    people[("owner", "ks")] = (both, Recipient("oskar", "Oskar Berg", "oskar@example.se", "en"))
+
+    def planned_for(work: Work) -> list[tuple]:
+        found = plan(Agenda((work,), (), people, UNITS), at("2027-04-03T08:00"))
+        return [(d.to.username, d.kind) for d in found]
+
+    # karin approves for ks and owns the stage: told once, to decide; oskar is told as the owner
+    assert planned_for(item("submitted")) == [("eva", "decide"), ("karin", "decide"), ("lars", "decide"),
+                                              ("oskar", "escalation")]  # fmt: skip
+    assert planned_for(item("missing")) == [("karin", "submit"), ("oskar", "escalation")]
+    # she submitted it herself, so may not decide it (four eyes): the escalation is hers to hear
+    assert ("karin", "escalation") in planned_for(item("submitted", submitted_by="karin"))
