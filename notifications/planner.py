@@ -71,6 +71,7 @@ class Due:
     since: str | None = None  # the local date the work began to wait for them, or its deadline moved (`Work.since`)
     since_event: str | None = None  # open, submit, return or deadline: what happened then
     returns: int = 0  # for `returned`: how many returns of the work the notice window holds, this the newest
+    state: str | None = None  # the work's state when planned: an escalated input `submitted` waits for approval
 
     def sort_key(self) -> tuple:
         return (self.to.username, self.cycle, self.deadline, self.stage, self.input or "", self.unit or "",
@@ -110,14 +111,15 @@ def standing(agenda: Agenda, at: dt.datetime, items: Iterable[dict]) -> list[dic
     An item stands while `plan` would remind the same person of the same work, of the same
     kind, with the same deadline (a moved deadline starts a fresh series), whichever of its
     slots has been reached by now; an event notice, while `plan` would still tell of its event.
-    What time changes is renewed: the days left, and the inputs an `opened` notice asks for.
+    What time changes is renewed: the days left, the work's state, and the inputs an `opened` notice asks for.
     """
     now = {_standing_key(d.to.username, d.item_key, d.key_date.isoformat(), d.slot): d for d in _waiting(agenda, at)}
     kept = []
     for item in items:
         due = now.get(series(item))
         if due is not None:
-            kept.append(item | {"days": due.days, "inputs": list(due.inputs), "input_keys": list(due.input_keys)})
+            kept.append(item | {"days": due.days, "state": due.state, "inputs": list(due.inputs),
+                                "input_keys": list(due.input_keys)})  # fmt: skip
     return kept
 
 
@@ -261,7 +263,7 @@ def _due(agenda: Agenda, work: Work, at: dt.datetime, person: Recipient, kind: s
         cycle=work.cycle, cycle_name=work.cycle_name, stage=work.stage, stage_name=work.stage_name,
         input=work.input, input_name=work.input_name, unit=work.unit, unit_name=_unit_name(agenda, work, kind),
         deadline=work.deadline, days=(work.deadline - _today(at, work)).days, reason=reason,
-        command=command(kind, work), since=_since(work), since_event=work.since_event,
+        command=command(kind, work), since=_since(work), since_event=work.since_event, state=work.state,
     )  # fmt: skip
 
 

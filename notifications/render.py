@@ -12,8 +12,8 @@ The context every digest template gets:
   most urgent first, each `notifications.planner.Due.payload()`:
   `kind, cycle, cycle_name, stage, stage_name, input, input_name, unit, unit_name,
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
-  comment, inputs, item_key, to`, (from items queued since they exist) `since, since_event`
-  and `input_keys`, and `notice`: None, or the `{kind, key_date, actor, comment, returns}` of the
+  comment, inputs, item_key, to`, (from items queued since they exist) `since, since_event`,
+  `input_keys` and `state` (the work's state: an escalated input `submitted` waits for approval), and `notice`: None, or the `{kind, key_date, actor, comment, returns}` of the
   notice a reminder tells with; a `returned` notice also has `returns`, the number of returns of
   its work it stands for (more than 1: it was returned again);
 - `count`: the number of entries.

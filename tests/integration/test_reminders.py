@@ -304,3 +304,21 @@ def test_an_input_returned_twice_lately_is_one_item_with_the_newest_return(wheel
     assert "En sak i årshjulet väntar på dig:" in text and text.count("Kommando:") == 1
     assert "Varför nu:  returnerades igen 5 februari 2026 av eva; 7 dagar före tidsgränsen 13 februari 2026\n" in text
     assert "Andra" in text and "Första" not in text
+
+
+def test_an_escalation_of_an_input_handed_in_on_time_says_it_waits_for_approval_not_that_it_is_late(
+    wheel, clock, smtp, smtp_sink
+):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-02-01T10:00"))  # bou hands its input in on time; nobody decides it
+    actions.submit_input(wheel, "sara", C, S, INPUT, "bou")
+    clock.set(local("2026-02-16T07:00"))  # 3 days after the inputs' deadline (2026-02-13)
+    send_reminders(wheel, ADMIN, None, smtp)
+    karin = next(r for r in smtp_sink.take() if r.to.startswith("karin"))
+    text, html = karin.text(), karin.html()
+    waiting = "underlaget från Barn och utbildning är inlämnat men inte godkänt, och tidsgränsen har passerat"
+    waiting += "; du äger etappen"
+    assert f"   Att göra:   {waiting}\n" in text and f"<td>{waiting}</td>" in html
+    assert "Barn och utbildning är försenat" not in text
+    assert "   Att göra:   underlaget från Socialtjänst är försenat; du äger etappen\n" in text  # still missing

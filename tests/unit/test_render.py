@@ -362,3 +362,16 @@ def test_two_returns_of_one_input_in_a_digest_are_one_item_with_the_newest_comme
     assert "Varför nu:  returnerades igen 7 maj 2027 av lars" in swedish.text
     assert "Andra" in swedish.text and "Första" not in swedish.text and "Första" not in swedish.html
     assert "Why now:    returned again on 7 May 2027 by lars\n" in english.text
+
+
+@pytest.mark.parametrize("days, sv, en", [
+    (-3, "underlaget från Socialtjänst är inlämnat men inte godkänt, och tidsgränsen har passerat; du äger etappen",
+     "the input from Socialtjänst was submitted but is not approved, and its deadline has passed; you own the stage"),
+    (0, "underlaget från Socialtjänst är inlämnat men inte godkänt, och tidsgränsen är idag; du äger etappen",
+     "the input from Socialtjänst was submitted but is not approved, and it is due today; you own the stage"),
+    (4, "underlaget från Socialtjänst är inlämnat men inte godkänt än; du äger etappen",
+     "the input from Socialtjänst was submitted but is not approved yet; you own the stage"),
+])  # fmt: skip
+def test_an_escalation_of_a_submitted_input_says_it_waits_for_approval(days, sv, en):
+    item = slotted("overdue-3", days, kind="escalation") | {"state": "submitted"}
+    assert sv in render(person("sv"), [item]).text and en in render(person("en"), [item]).html
