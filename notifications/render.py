@@ -13,11 +13,13 @@ The context every digest template gets:
   `kind, cycle, cycle_name, stage, stage_name, input, input_name, unit, unit_name,
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
   comment, inputs, item_key, to`, (from items queued since they exist) `since, since_event`,
-  `input_keys` and `state` (the work's state: an escalated input `submitted` waits for approval), and `notice`: None, or the `{kind, key_date, actor, comment, returns}` of the
-  notice a reminder tells with; a `returned` notice also has `returns`, the number of returns of
+  `input_keys` and `state` (the work's state: an escalated input `submitted` waits for approval),
+  and `notice`: None, or the `{kind, key_date, actor, comment, returns}` of the notice a
+  reminder tells with; a `returned` notice also has `returns`, the number of returns of
   its work it stands for (more than 1: it was returned again);
 - `count`: the number of entries.
-The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`;
+The filter `longdate(value, locale)` writes an ISO date as `31 mars 2027` or `31 March 2027`,
+`meeting` gives the meeting date of a per-meeting stage's key (`…@2027-03-02`), else '';
 the test `item is late` tells a reminder going out after its slot's day (see `late`),
 `item is early` one going out before it (see `early`), and `item is begun` one whose slot's
 day passed before the work began to wait for its reader (see `begun`).
@@ -94,6 +96,15 @@ def _planned_days(item: dict) -> int | None:
     return {"before": item["slot_days"], "deadline": 0, "overdue": -item["slot_days"]}.get(item["slot_kind"])
 
 
+def meeting(stage: str) -> str:
+    """The meeting a per-meeting stage instance is for (`ks-ekonomirapport@2027-03-02`: `2027-03-02`), else ''."""
+    _, at, day = stage.rpartition("@")
+    try:
+        return dt.date.fromisoformat(day).isoformat() if at else ""
+    except ValueError:
+        return ""
+
+
 def language(locale: str | None) -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
@@ -110,6 +121,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["longdate"] = long_date
+    env.filters["meeting"] = meeting
     env.tests["late"] = late
     env.tests["early"] = early
     env.tests["begun"] = begun

@@ -375,3 +375,20 @@ def test_two_returns_of_one_input_in_a_digest_are_one_item_with_the_newest_comme
 def test_an_escalation_of_a_submitted_input_says_it_waits_for_approval(days, sv, en):
     item = slotted("overdue-3", days, kind="escalation") | {"state": "submitted"}
     assert sv in render(person("sv"), [item]).text and en in render(person("en"), [item]).html
+
+
+def test_a_per_meeting_stage_is_named_with_its_meeting_so_two_instances_read_apart():
+    def report(meeting: str, days: int) -> dict:
+        stage = f"ks-ekonomirapport@{meeting}"
+        return payload("finish", stage=stage, stage_name="Ekonomisk rapport till kommunstyrelsen", input=None,
+                       input_name=None, item_key=f"finish:ange-2027/{stage}", days=days,
+                       command=f"arshjul stage submit ange-2027 {stage}")  # fmt: skip
+
+    items = [report("2027-03-02", -2), report("2027-04-13", 30)]
+    swedish, english = render(person("sv"), items), render(person("en"), items)
+    assert "1. Ekonomisk rapport till kommunstyrelsen (sammanträdet 2 mars 2027)\n" in swedish.text
+    assert "2. Ekonomisk rapport till kommunstyrelsen (sammanträdet 13 april 2027)\n" in swedish.text
+    assert swedish.subject == "Årshjulet: Ekonomisk rapport till kommunstyrelsen (sammanträdet 2 mars 2027) " \
+                              "(2 dagar försenad) och 1 till"  # fmt: skip
+    assert "<strong>Ekonomisk rapport till kommunstyrelsen (meeting of 13 April 2027)</strong>" in english.html
+    assert "Tertialrapport per 30 april\n" in render(person("sv"), [payload("finish", input_name=None)]).text
