@@ -439,9 +439,9 @@ def audit() -> None:
 @pass_app
 def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
     """Recompute the hash chain, replay it against the current states; exit 3 if altered."""
-    from cycle.audit import parse_checkpoint, verify
+    from cycle.audit import verify
 
-    kept = parse_checkpoint(_read(checkpoint), checkpoint) if checkpoint else None
+    kept = _read_checkpoint(checkpoint) if checkpoint else None
     verdict = verify(app.db(), app.actor, kept).as_dict()
     where = f" at entry {verdict['bad_seq']}" if verdict["bad_seq"] else ""  # none: a row disagrees with the log
     result = "ok" if verdict["ok"] else f"ALTERED{where}: {verdict['reason']}"
@@ -477,12 +477,28 @@ def audit_checkpoint(app: App, output: str | None) -> None:
     say(f"checkpoint written to {output}")
 
 
-def _read(path: str) -> str:
+CHECKPOINT_MAX = 64 * 1024  # `audit checkpoint` writes about 150 bytes
+
+
+def _read_checkpoint(path: str) -> dict:
+    """The checkpoint in the file at `path`; a file far larger than one (say /dev/zero) is not read to its end."""
+    from cycle.audit import parse_checkpoint
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except (OSError, UnicodeDecodeError) as err:
-        raise BadInput(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from err
+        with open(path, "rb") as handle:
+            data = handle.read(CHECKPOINT_MAX + 1)
+    except OSError as err:
+        raise BadInput(f"cannot read {path}: {err.strerror or err}") from err
+    not_one = f"{path}: not an arshjul checkpoint"
+    if len(data) > CHECKPOINT_MAX:
+        size = f"{CHECKPOINT_MAX // 1024} KiB"
+        raise BadInput(f"{not_one}: it is larger than {size}, and `audit checkpoint` writes a few lines")
+    try:
+        return parse_checkpoint(data.decode("utf-8"), path)
+    except UnicodeDecodeError as err:
+        raise BadInput(f"cannot read {path}: {err}") from err
+    except RecursionError as err:  # the JSON decoder's, on [[[[…
+        raise BadInput(f"{not_one}: it is nested too deeply") from err
 
 
 # --- reminders and the scheduler -------------------------------------------------

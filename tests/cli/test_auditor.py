@@ -206,3 +206,29 @@ def test_audit_verify_csv_gives_the_checkpoint_its_own_columns_and_json_keeps_it
     assert list(as_json) == ["ok", "entries", "head_hash", "bad_seq", "reason", "checkpoint"]
     assert as_json["checkpoint"] == fields
     assert json.loads(verify(run, worked, "json").stdout)["checkpoint"] is None
+
+
+# --- odd checkpoint files --------------------------------------------------------------
+
+
+def kept_checkpoint(run, url: str, path: Path) -> dict:
+    assert run("--db", url, "--as", "ulf", "audit", "checkpoint", "-o", str(path)).code == 0
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    ("[" * 10_000, "it is nested too deeply"),
+    ("{" + " " * 200_000 + "}", "it is larger than 64 KiB, and `audit checkpoint` writes a few lines"),
+], ids=["nested", "large"])  # fmt: skip
+def test_a_checkpoint_file_that_is_no_checkpoint_at_all_is_bad_input(run, worked, tmp_path, content, said):
+    odd = tmp_path / "odd.json"
+    odd.write_text(content, encoding="utf-8")
+    ran = verify(run, worked, "table", "--checkpoint", str(odd))
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr == f"Error: {odd}: not an arshjul checkpoint: {said}\n"
+
+
+def test_an_endless_checkpoint_file_is_bad_input_not_a_hang(run, worked):
+    ran = verify(run, worked, "table", "--checkpoint", "/dev/zero")
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr.startswith("Error: /dev/zero: not an arshjul checkpoint: it is larger than 64 KiB")
