@@ -481,7 +481,8 @@ CHECKPOINT_MAX = 64 * 1024  # `audit checkpoint` writes about 150 bytes
 
 
 def _read_checkpoint(path: str) -> dict:
-    """The checkpoint in the file at `path`; a file far larger than one (say /dev/zero) is not read to its end."""
+    """The checkpoint in the file at `path`, a byte-order mark or not; a file far larger than one (say
+    /dev/zero) is not read to its end."""
     from cycle.audit import parse_checkpoint
 
     try:
@@ -494,7 +495,7 @@ def _read_checkpoint(path: str) -> dict:
         size = f"{CHECKPOINT_MAX // 1024} KiB"
         raise BadInput(f"{not_one}: it is larger than {size}, and `audit checkpoint` writes a few lines")
     try:
-        return parse_checkpoint(data.decode("utf-8"), path)
+        return parse_checkpoint(data.decode("utf-8-sig"), path)  # as Notepad may save it
     except UnicodeDecodeError as err:
         raise BadInput(f"cannot read {path}: {err}") from err
     except RecursionError as err:  # the JSON decoder's, on [[[[…

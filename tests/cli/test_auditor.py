@@ -216,6 +216,15 @@ def kept_checkpoint(run, url: str, path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def test_a_checkpoint_saved_with_a_byte_order_mark_is_read(run, worked, tmp_path):
+    kept = tmp_path / "kept.json"
+    kept_checkpoint(run, worked, kept)
+    kept.write_bytes(b"\xef\xbb\xbf" + kept.read_bytes().replace(b"\n", b"\r\n"))  # as Notepad saves it
+    ran = verify(run, worked, "json", "--checkpoint", str(kept))
+    assert ran.code == 0, ran.stderr
+    assert json.loads(ran.stdout)["ok"] is True
+
+
 @pytest.mark.parametrize(("content", "said"), [
     ("[" * 10_000, "it is nested too deeply"),
     ("{" + " " * 200_000 + "}", "it is larger than 64 KiB, and `audit checkpoint` writes a few lines"),
