@@ -256,10 +256,10 @@ def _compare_row(key: tuple, state: str, version: int, deadline: dt.date, replay
     expected = replay.states[key][2] if key in replay.states else _initial_state(key, None)
     if state != expected:
         raise _Broken(None, f"{row_name(key)} is '{state}' but the log explains '{expected}'")
-    if version != 1 + replay.changes.get(key, 0):
-        raise _Broken(
-            None, f"{row_name(key)} was changed {version - 1} time(s), the log records {replay.changes.get(key, 0)}"
-        )
+    changes = replay.changes.get(key, 0)
+    if version != 1 + changes:
+        raise _Broken(None, f"{row_name(key)} has version {version}, but the log's {changes} change(s) to it "
+                            f"explain version {1 + changes}")  # fmt: skip
     last = replay.deadlines[key][2] if key in replay.deadlines else None
     if last is not None and deadline.isoformat() != last:
         raise _Broken(None, f"{row_name(key)} is due {deadline.isoformat()} but the log last set {last}")
@@ -267,7 +267,9 @@ def _compare_row(key: tuple, state: str, version: int, deadline: dt.date, replay
 
 def _compare_fingerprint(cycle_id: str, instances: list[tuple], replay: _Replay) -> None:
     start = replay.starts[cycle_id]
-    if fingerprint(instances) != start[1]:
+    if fingerprint(instances) != start[1]:  # the rows changed, not entry start[0]: its hash still holds
         raise _Broken(
-            start[0], f"the stages, inputs or first deadlines of cycle {cycle_id} are not those it started with"
+            None,
+            f"the stages, inputs or first deadlines of cycle {cycle_id} are not those its cycle_start entry "
+            f"(#{start[0]}) recorded",
         )

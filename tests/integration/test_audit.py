@@ -115,10 +115,18 @@ def test_a_state_changed_behind_the_logs_back_is_found(db, busy, verdict):
     assert not result.ok and "stage 'budget' of test-2027 is 'approved'" in result.reason
 
 
-def test_a_deadline_changed_behind_the_logs_back_is_found(db, busy, verdict):
+def test_a_deadline_changed_behind_the_logs_back_is_found_in_the_rows_not_blamed_on_an_entry(db, busy, verdict):
     raw(db, "UPDATE stage SET deadline = '2027-09-01' WHERE key = 'budget'")
     result = verdict(db)
-    assert not result.ok and "not those it started with" in result.reason
+    assert (result.ok, result.bad_seq) == (False, None)  # entry 2, which recorded the first deadlines, is intact
+    assert "not those its cycle_start entry (#2) recorded" in result.reason
+
+
+def test_a_version_set_back_behind_the_logs_back_is_named_without_a_negative_count(db, busy, verdict):
+    raw(db, "UPDATE input SET version = 0 WHERE unit_key = 'soc'")
+    result = verdict(db)
+    assert (result.ok, result.bad_seq) == (False, None)
+    assert result.reason.endswith("has version 0, but the log's 0 change(s) to it explain version 1")
 
 
 def test_a_rewritten_chain_does_not_extend_the_auditors_checkpoint(db, busy, verdict):
