@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from cycle import deadlines, log, people
 from cycle.agenda import remind_from
 from cycle.database import Database
+from cycle.encoding import require_utf8
 from cycle.errors import BadInput, NotFound, Refused
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, Stage, StageState, Unit
 from workflows.checks import Problems, suggestion
@@ -41,6 +42,7 @@ def cycle_id(workflow: Workflow, year: int) -> str:
 
 
 def start_cycle(db: Database, actor: str, workflow: Workflow, year: int) -> Started:
+    file_name = _file_name(workflow)
     with db.write() as session:
         person = people.person(session, actor)
         people.require(person, "admin", None, f"start a cycle of {workflow.id}")
@@ -56,9 +58,20 @@ def start_cycle(db: Database, actor: str, workflow: Workflow, year: int) -> Star
         inputs = _insert_rows(session, cid, stages)
         detail = {"workflow": workflow.id, "year": year, "stages": len(stages), "inputs": len(inputs),
                   "fingerprint": fingerprint(_instances(stages, inputs))}  # fmt: skip
-        event = log.Event("cycle_start", cycle=cid, to_state="started", detail=log.detail_json(detail))
+        if workflow.file_sha256:  # what an auditor can check the kept file against with `sha256sum`
+            detail["file_sha256"] = workflow.file_sha256
+        event = log.Event("cycle_start", cycle=cid, to_state="started", detail=log.detail_json(detail),
+                          comment=file_name)  # fmt: skip
         entry = log.append(session, actor, db.clock.now(), event)
         return Started(cid, len(stages), len(inputs), entry.seq, tuple(warnings))
+
+
+def _file_name(workflow: Workflow) -> str | None:
+    """The definition's file as given, kept like `org load`'s; None for one built in memory."""
+    if workflow.file_sha256 is None:
+        return None
+    require_utf8(workflow.source, f"the file name {ascii(workflow.source)}")
+    return workflow.source
 
 
 def list_cycles(db: Database) -> list[dict]:

@@ -71,6 +71,8 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
         session.flush()
         detail = {kind: count.total for kind, count in zip(KINDS, counts, strict=True)}
         detail["sha256"] = _digest(org)
+        if org.file_sha256:  # what an auditor can check the kept file against with `sha256sum`
+            detail["file_sha256"] = org.file_sha256
         event = log.Event("org_load", comment=org.source, to_state="bootstrap" if bootstrap else "loaded",
                           detail=log.detail_json(detail))  # fmt: skip
         entry = log.append(session, actor, db.clock.now(), event)

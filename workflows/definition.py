@@ -117,6 +117,7 @@ class Workflow:
     description: str = ""
     lines: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)  # key path → line in source
     warnings: tuple[str, ...] = field(default=(), compare=False)  # valid, but likely not meant: `path: why (line N)`
+    file_sha256: str | None = field(default=None, compare=False)  # what `sha256sum` gives for the file read
 
     def stage(self, key: str) -> StageDef:
         for stage in self.stages:
@@ -171,3 +172,4 @@ class Organisation:
     people: tuple[PersonDef, ...]
     meetings: tuple[MeetingDef, ...]
     source: str = "<memory>"
+    file_sha256: str | None = field(default=None, compare=False)  # what `sha256sum` gives for the file read

@@ -93,7 +93,8 @@ def _workflow(document: Document, source: str) -> Workflow:
         problems.add("stages", "must list at least one stage")
     stages = tuple(_stage(problems, item("stages", i), raw, head["reminders"]) for i, raw in enumerate(raw_stages))
     _check_order(problems, stages)
-    workflow = Workflow(**head, stages=stages, source=source, lines=document.lines, warnings=tuple(problems.warnings))
+    workflow = Workflow(**head, stages=stages, source=source, lines=document.lines, warnings=tuple(problems.warnings),
+                        file_sha256=document.sha256)  # fmt: skip
     problems.raise_if_any(source)
     return workflow
 

@@ -55,7 +55,7 @@ def organisation(document: Document, source: str) -> Organisation:
     known = {unit.key for unit in units if unit.key}
     people = _people(problems, checked(problems, "", data, "people", sequence, default=[]), known)
     meetings = _meetings(problems, checked(problems, "", data, "meetings", sequence, default=[]), known)
-    result = Organisation(units=units, people=people, meetings=meetings, source=source)
+    result = Organisation(units=units, people=people, meetings=meetings, source=source, file_sha256=document.sha256)
     problems.raise_if_any(source)
     return result
 

@@ -7,6 +7,7 @@ bomb, a Python tag, a huge file) must fail quickly instead of costing memory or 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Document:
     data: Any
     problems: list[str] = field(default_factory=list)  # duplicate keys, as key-path messages
     lines: dict[str, int] = field(default_factory=dict)  # key path → 1-based line
+    sha256: str | None = None  # of the file's bytes, as `sha256sum` gives it; None when not read from a file
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -131,7 +133,9 @@ def read_yaml(path: str | os.PathLike[str]) -> Document:
             text = stream.read(MAX_BYTES + 1)
     except OSError as exc:
         raise InvalidDefinition(source, [f"cannot be read: {exc.strerror or exc}"]) from exc
-    return parse_yaml(text, source)
+    document = parse_yaml(text, source)
+    document.sha256 = hashlib.sha256(text).hexdigest()
+    return document
 
 
 def parse_yaml(text: str | bytes, source: str) -> Document:
