@@ -153,7 +153,7 @@ BAD = [
     (top(stages={"a": 1}), "stages: must be a list, not a mapping"),
     (top(stages=[]), "stages: must list at least one stage"),
     (top(stages=["a"]), "stages[0]: must be a mapping (key: value), not text"),
-    (stage0(deadline="Y-13-01"), "stages[0].deadline: month 13 is not a month (expected Y±N-MM-DD)"),
+    (stage0(deadline="Y-13-01"), "stages[0].deadline: month 13 is not a month (expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD)"),
     (stage0(deadline="Y-02-30"), "stages[0].deadline: February has no day 30"),
     (stage0(deadline="Y-04-31"), "stages[0].deadline: April has no day 31"),
     (stage0(deadline="Y-1-02-29"), "stages[0].deadline: Y-1-02-29 does not exist in every year"),
@@ -330,7 +330,7 @@ stages:
     assert "timezone: 'Mars/Olympus' is not a known IANA time zone" in found[1]
     assert "holidays: 'XX'" in found[2]
     assert "reminders.before_days[1]: must be a whole number of days ≥ 0, not -3 (line 6)" in found[3]
-    assert "stages[0].deadline: February has no day 30 (expected Y±N-MM-DD) (line 12)" in found[4]
+    assert "stages[0].deadline: February has no day 30 (expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD) (line 12)" in found[4]
     assert "stages[0].inputs[0].from: must list at least one unit (line 14)" in found[5]
 
 
@@ -341,7 +341,7 @@ def test_in_memory_data_is_checked_the_same_without_line_numbers():
     assert caught.value.problems == [
         "stages[0].owner: 'KS' is not a valid unit key: use lowercase letters a-z, digits and single hyphens"
         " (no å, ä, ö or spaces)",
-        "stages[0].deadline: month 13 is not a month (expected Y±N-MM-DD)",
+        "stages[0].deadline: month 13 is not a month (expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD)",
     ]
     assert caught.value.lines()[0].startswith("inline: ")
 
