@@ -32,6 +32,7 @@ from console.output import (
     render_wheel,
     status_rows,
     table,
+    write_whole,
 )
 from console.params import (
     DATE,
@@ -469,11 +470,7 @@ def audit_checkpoint(app: App, output: str | None) -> None:
     text = json.dumps(take_checkpoint(app.db(), app.actor), ensure_ascii=False, indent=2) + "\n"
     if output is None:
         return click.echo(text, nl=False)
-    try:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as err:
-        raise BadInput(f"cannot write {output}: {err.strerror or err}") from err
+    write_whole(output, text)
     say(f"checkpoint written to {output}")
 
 

@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import sys
+import tempfile
 
 import click
+
+from cycle.errors import BadInput
 
 STYLES = {"pending": {"dim": True}, "missing": {"fg": "yellow"}, "open": {"fg": "yellow"},
           "returned": {"fg": "magenta"}, "submitted": {"fg": "cyan"}, "approved": {"fg": "green"},
@@ -201,3 +205,46 @@ def render_wheel(wheel: dict) -> str:
 def _moved(row: dict) -> str:
     moved = row.get("moved")
     return f"moved from {moved['from']} ({moved['reason']})" if moved else ""
+
+
+def write_whole(path: str, text: str) -> None:
+    """Write `text` to the file at `path` whole or not at all: a file kept there before (an auditor's
+    last checkpoint) stays as it was if the disk is full. Devices and pipes (/dev/stdout) are written
+    to directly. BadInput if it cannot be written."""
+    try:
+        before = os.stat(path)
+    except OSError:
+        before = None
+    try:
+        if before is not None and not stat.S_ISREG(before.st_mode):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            return
+        target = os.path.realpath(path)  # a link to a file keeps being a link
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise BadInput(f"cannot write {path}: there is no folder {os.path.dirname(path) or folder}")
+        _replace(target, folder, text, stat.S_IMODE(before.st_mode) if before else _created_mode())
+    except OSError as err:
+        raise BadInput(f"cannot write {path}: {err.strerror or err}") from err
+
+
+def _replace(target: str, folder: str, text: str, mode: int) -> None:
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _created_mode() -> int:
+    """What open() would give a new file: 0666 less the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

@@ -7,12 +7,16 @@ import csv
 import hashlib
 import io
 import json
+import os
+import resource
 import sqlite3
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import CYCLE, INPUT, STAGE
+from tests.cli.conftest import CYCLE, INPUT, STAGE, arshjul_command, clean_env
 from tests.conftest import ANGE_ORG
 
 ROW = f"input '{INPUT}' from unit 'bou' to stage '{STAGE}' of {CYCLE}"
@@ -241,3 +245,53 @@ def test_an_endless_checkpoint_file_is_bad_input_not_a_hang(run, worked):
     ran = verify(run, worked, "table", "--checkpoint", "/dev/zero")
     assert ran.code == 2 and ran.stdout == ""
     assert ran.stderr.startswith("Error: /dev/zero: not an arshjul checkpoint: it is larger than 64 KiB")
+
+
+# --- audit checkpoint -o ---------------------------------------------------------------
+
+
+def checkpoint_to(run, url: str, output: str, cwd: Path):
+    return run("--db", url, "--as", "ulf", "audit", "checkpoint", "-o", output, cwd=cwd)
+
+
+def test_a_checkpoint_that_cannot_be_written_in_full_leaves_the_one_kept_before(worked, tmp_path):
+    kept = tmp_path / "kept.json"
+    kept.write_text("the checkpoint kept last month\n", encoding="utf-8")
+    checksum(worked)  # the WAL written back, so the file can be read as immutable (no -shm file to grow)
+
+    def small_files():  # a full disk, as far as this process can tell: no file over 60 bytes
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60, 60))
+
+    proc = subprocess.run(
+        [*arshjul_command(), "--db", f"{worked}?immutable=1", "--as", "ulf", "audit", "checkpoint", "-o", str(kept)],
+        capture_output=True, text=True, env=clean_env(), preexec_fn=small_files, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == f"Error: cannot write {kept}: File too large\n"
+    assert kept.read_text(encoding="utf-8") == "the checkpoint kept last month\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("kept")] == ["kept.json"]  # no leftovers
+
+
+def test_a_checkpoint_into_a_missing_folder_names_the_folder_and_writes_nothing(run, worked, tmp_path):
+    ran = checkpoint_to(run, worked, "revision/2026/kept.json", tmp_path)
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr == "Error: cannot write revision/2026/kept.json: there is no folder revision/2026\n"
+    assert not (tmp_path / "revision").exists()
+
+
+def test_a_checkpoint_overwrites_a_kept_one_keeping_its_permissions(run, worked, tmp_path):
+    kept = tmp_path / "kept.json"
+    kept.write_text("old\n", encoding="utf-8")
+    kept.chmod(0o640)
+    assert checkpoint_to(run, worked, str(kept), tmp_path).code == 0
+    assert json.loads(kept.read_text(encoding="utf-8"))["entries"] == 6
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write in any folder")
+def test_a_checkpoint_into_a_folder_nobody_may_write_says_so(run, worked, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    ran = checkpoint_to(run, worked, str(locked / "kept.json"), tmp_path)
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr == f"Error: cannot write {locked / 'kept.json'}: Permission denied\n"
