@@ -41,6 +41,7 @@ from console.params import (
     completer,
     cycle_argument,
     database_exists,
+    named_file,
     not_blank,
     stage_argument,
     unit_option,
@@ -461,14 +462,15 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
 
 
 @audit.command("checkpoint")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write it to this file.  [default: stdout]")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), callback=named_file,
+              help="Write it to this file (- for stdout).  [default: stdout]")  # fmt: skip
 @pass_app
 def audit_checkpoint(app: App, output: str | None) -> None:
     """Entry count, head hash and time as JSON, for auditors to keep outside the system."""
     from cycle.audit import take_checkpoint
 
     text = json.dumps(take_checkpoint(app.db(), app.actor), ensure_ascii=False, indent=2) + "\n"
-    if output is None:
+    if output in (None, "-"):
         return click.echo(text, nl=False)
     write_whole(output, text)
     say(f"checkpoint written to {output}")

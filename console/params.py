@@ -85,6 +85,13 @@ def not_blank(_ctx: click.Context, _param: click.Parameter, value: str | None) -
     return value
 
 
+def named_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """An empty file name (say `-o "$FILE"` with FILE unset) is bad usage, not a file nobody can open."""
+    if value == "":
+        raise click.BadParameter("it is empty; name a file, or - for standard output")
+    return value
+
+
 def comment_options(required: bool):
     def decorate(f):
         f = click.option("--ref", metavar="TEXT", help="A reference to keep with the entry, e.g. a diarienummer.")(f)

@@ -279,6 +279,17 @@ def test_a_checkpoint_into_a_missing_folder_names_the_folder_and_writes_nothing(
     assert not (tmp_path / "revision").exists()
 
 
+def test_a_checkpoint_to_dash_goes_to_stdout_and_an_empty_name_is_bad_usage(run, worked, tmp_path):
+    ran = checkpoint_to(run, worked, "-", tmp_path)
+    assert ran.code == 0 and ran.stderr == ""
+    assert set(json.loads(ran.stdout)) == {"entries", "head_hash", "at"}
+    assert not (tmp_path / "-").exists()
+
+    empty = checkpoint_to(run, worked, "", tmp_path)
+    assert empty.code == 2 and empty.stdout == ""
+    assert empty.stderr.startswith("Error: Invalid value for '-o' / '--output': it is empty; name a file, or - for")
+
+
 def test_a_checkpoint_overwrites_a_kept_one_keeping_its_permissions(run, worked, tmp_path):
     kept = tmp_path / "kept.json"
     kept.write_text("old\n", encoding="utf-8")
