@@ -586,8 +586,9 @@ def scheduler() -> None:
               help="Seconds between runs of plan, enqueue and deliver.")  # fmt: skip
 @click.option("--lease", type=click.IntRange(min=1), default=900, show_default=True, metavar="SECONDS",
               envvar="ARSHJUL_LEASE_SECONDS", show_envvar=True,
-              help="How long a message this node claimed stays its own; if the node dies, another "
-                   "node sends it after that. Keep it well above the time one batch of 10 takes.")  # fmt: skip
+              help="How long a message this node claimed stays its own, renewed as it hands each one to the "
+                   "relay; if the node dies, another node sends it after that. At least 3 times the SMTP "
+                   "timeout.")  # fmt: skip
 @mail_dir_option
 @pass_app
 def scheduler_run(app: App, interval: int, lease: int, mail_dir: str) -> None:

@@ -7,12 +7,16 @@ Times come from the injected clock, so retries and leases are tested without sle
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
+import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 
+from cycle.clock import Clock
 from cycle.database import Database
 from notifications import digest, outbox
 from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
@@ -20,6 +24,7 @@ from notifications.mail import compose
 from notifications.transport import Transport
 
 BATCH = 10  # rows per claim: small enough to send well within one lease
+WATCH_SECONDS = 0.1  # how often a send's watch reads the clock (an injected clock may jump)
 
 
 class Tally(Counter):
@@ -46,6 +51,7 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     A row whose lease ran out before it was sent, or before its outcome was recorded here, is
     counted `taken_over`: another sender holds it now (or will), and its outcome is that sender's.
     """
+    outbox.require_lease(lease, transport.answer_timeout)
     worker = worker or worker_id()
     tally = Tally(messages=0, items=0, retrying=0, failed=0, withdrawn=0, taken_over=0)
     # Only rows whose time had come when the run started: one retried during a long run
@@ -55,7 +61,7 @@ def deliver(db: Database, transport: Transport, worker: str | None = None,
     try:
         while batch := outbox.claim(db, worker, BATCH, lease, ready_by=start):
             snapshot = _snapshot(db, worker, batch, snapshot)
-            if not _send_batch(db, transport, worker, batch, tally, snapshot):
+            if not _send_batch(db, transport, worker, batch, tally, snapshot, lease):
                 break
     finally:
         transport.close()
@@ -72,11 +78,11 @@ def _snapshot(db: Database, worker: str, batch: list[outbox.Claimed], last: dige
 
 
 def _send_batch(db: Database, transport: Transport, worker: str, batch: list[outbox.Claimed], tally: Tally,
-                snapshot: digest.Snapshot) -> bool:  # fmt: skip
+                snapshot: digest.Snapshot, lease: dt.timedelta) -> bool:  # fmt: skip
     """Send a claimed batch; False when the relay is down, after handing the rest back for later."""
     for n, claimed in enumerate(batch):
         try:
-            tally.update(send_one(db, transport, worker, claimed, snapshot))
+            tally.update(send_one(db, transport, worker, claimed, snapshot, lease))
         except RelayDown as down:
             # Hammering a relay that refuses us helps nobody: the rest wait for the next run.
             for rest in batch[n:]:
@@ -101,11 +107,16 @@ def _hand_back(db: Database, worker: str, tried: outbox.Claimed, untried: list[o
 
 
 def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed,
-             snapshot: digest.Snapshot) -> Counter:  # fmt: skip
-    """One attempt at one claimed message, brought up to date by `snapshot`, recorded; what it adds to the tally."""
-    if not outbox.holds(db, worker, claimed):
-        # A slow relay outlasted the lease: another sender may have claimed and sent this
-        # row meanwhile, or will; sending it too would deliver it twice.
+             snapshot: digest.Snapshot, lease: dt.timedelta = outbox.LEASE) -> Counter:  # fmt: skip
+    """One attempt at one claimed message, brought up to date by `snapshot`, recorded; what it adds to the tally.
+
+    The lease is renewed just before the message is handed over, and the send is given up before the renewed
+    lease ends (`outbox.cutoff`): no other sender can claim the message while this one may still be sending it.
+    """
+    until = outbox.renew(db, worker, claimed, lease)
+    if until is None:
+        # The lease ran out (a slow relay outlasted it with the messages before this one): another
+        # sender may have claimed and sent this row meanwhile, or will; sending it too would deliver it twice.
         return Counter(taken_over=1)
     revised = digest.revise(claimed, snapshot)
     if revised.letter is None:
@@ -114,7 +125,8 @@ def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Cl
         return Counter(withdrawn=1)
     try:
         msg = compose(revised.letter, transport.sender)
-        transport.send(msg, revised.letter.to_email)
+        with _cut_off(db.clock, outbox.cutoff(until, lease, transport.answer_timeout), transport):
+            transport.send(msg, revised.letter.to_email)
     except RelayDown:
         raise
     except (DeliveryFailed, UnsafeHeader) as err:
@@ -122,6 +134,30 @@ def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Cl
     if outbox.record(db, worker, claimed, None, revised.letter if revised.changed else None) == outbox.LOST:
         return Counter(taken_over=1)
     return Counter(messages=1, items=revised.items)
+
+
+@contextlib.contextmanager
+def _cut_off(clock: Clock, moment: dt.datetime, transport: Transport) -> Iterator[None]:
+    """While the block runs, a watch that aborts the transport once `clock` reaches `moment`, and again at each
+    look until the block ends (a connect under way cannot be cut short, the connection it makes can). The clock
+    is the injected one, by which leases are reckoned, so it is read every WATCH_SECONDS rather than slept on."""
+    if not transport.answer_timeout:  # waits for no server: nothing to cut short
+        yield
+        return
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(WATCH_SECONDS):
+            if clock.now() >= moment:
+                transport.abort()
+
+    watcher = threading.Thread(target=watch, name="arshjul-send-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
 
 
 def _counted(status: str) -> Counter:

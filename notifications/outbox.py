@@ -12,9 +12,17 @@ counted again, and a digest with nothing left is withdrawn (failed, `WITHDRAWN`)
 
 A message goes `pending → sending → sent | failed`. A sender claims pending rows whose
 time has come by setting `claimed_by` and `lease_until` (and counting the attempt); a
-row left `sending` by a sender that crashed is claimed again once its lease has run out;
-the sender that held it before sends no more of it once its lease has run out (`holds`),
-records nothing and is told it lost the row (`LOST`).
+row left `sending` by a sender that crashed is claimed again once its lease has run out.
+Just before a sender hands a message to the relay it renews its lease on it (`renew`),
+which fails once another sender has claimed the row or the lease has run out: it then
+sends no more of it. Its send is given up (`cutoff`) well before the renewed lease ends,
+so it is over before another sender may claim the row; and it records the outcome only
+if the row is still its own (`claimed_by`, in the recording transaction), else it records
+nothing and is told it lost the row (`LOST`). So two senders never have the same message
+at the relay at once. What leases cannot prevent: a sender that stops (killed, or frozen
+longer than its lease) after the relay took a message but before recording it, or a relay
+that took a message without saying so before the send was given up: the message is sent
+again, with the same Message-ID.
 On PostgreSQL the claim skips rows another sender holds (`FOR UPDATE SKIP LOCKED`); on
 SQLite the write transaction (`BEGIN IMMEDIATE`) serialises claims anyway.
 
@@ -37,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cycle.database import Database
+from cycle.errors import BadInput
 from cycle.models import OutboxItem, OutboxMessage, OutboxStatus
 from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
 from notifications.mail import Letter, compose, message_id
@@ -44,6 +53,7 @@ from notifications.planner import Due
 from notifications.render import entries
 
 LEASE = dt.timedelta(minutes=15)  # far longer than one claimed batch takes to send
+LEASE_TIMEOUTS = 3  # a lease is at least this many times the transport's timeout (`require_lease`)
 FIRST_RETRY = dt.timedelta(minutes=1)
 LONGEST_WAIT = dt.timedelta(hours=1)
 CHUNK = 500
@@ -234,17 +244,40 @@ def later(session: Session, batch: list[Claimed]) -> dict[int, list[dict]]:
     return found
 
 
-def holds(db: Database, worker: str, claimed: Claimed) -> bool:
-    """Whether `worker` may still send `claimed`: the row is claimed by it and, by the clock, its lease runs on."""
+def renew(db: Database, worker: str, claimed: Claimed, lease: dt.timedelta = LEASE) -> dt.datetime | None:
+    """Just before `worker` hands `claimed` over: its lease on it, renewed to run `lease` from now; None if it
+    no longer holds the row (another sender claimed it, or by the clock its lease has run out, so that another
+    may claim it at any moment). The renewal is one write transaction, so it and a claim never overlap."""
     now = _naive(db.clock.now())
-    with db.read() as session:
-        held = session.execute(
-            select(OutboxMessage.id).where(
-                OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker, OutboxMessage.status == SENDING,
-                OutboxMessage.lease_until > now,
-            )
-        ).first()  # fmt: skip
-    return held is not None
+    until = now + lease
+    with db.write() as session:
+        renewed = session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == claimed.id, OutboxMessage.claimed_by == worker,
+                   OutboxMessage.status == SENDING, OutboxMessage.lease_until > now)
+            .values(lease_until=until)
+        )  # fmt: skip
+    return until.replace(tzinfo=dt.UTC) if renewed.rowcount else None
+
+
+def require_lease(lease: dt.timedelta, answer_timeout: float) -> None:
+    """Refuse a lease too short for the transport's timeout: a send is given up well before its lease ends
+    (`cutoff`), so a lease of a few timeouts would cut off sends to a relay that is merely slow."""
+    shortest = dt.timedelta(seconds=LEASE_TIMEOUTS * answer_timeout)
+    if lease < shortest:
+        raise BadInput(
+            f"a lease of {lease.total_seconds():g} s is too short for the mail server's timeout of "
+            f"{answer_timeout:g} s: it must be at least {LEASE_TIMEOUTS} times the timeout "
+            f"({shortest.total_seconds():g} s)",
+            "raise --lease (ARSHJUL_LEASE_SECONDS), or lower ?timeout= in ARSHJUL_SMTP_URL",
+        )
+
+
+def cutoff(lease_until: dt.datetime, lease: dt.timedelta, answer_timeout: float) -> dt.datetime:
+    """When a send under a lease that ends `lease_until` is given up, so that it has surely ended before then:
+    the one wait an abort cannot cut short (a connect, `answer_timeout`) and a tenth of the lease (the nodes'
+    clocks may differ that much) before its end."""
+    return lease_until - dt.timedelta(seconds=answer_timeout) - lease / 10
 
 
 def record(db: Database, worker: str, claimed: Claimed, failure: Exception | None, sent: Letter | None = None) -> str:

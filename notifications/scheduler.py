@@ -32,8 +32,9 @@ def run_scheduler(db: Database, actor: str, transport: Transport, interval_secon
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    from notifications import service
+    from notifications import outbox, service
 
+    outbox.require_lease(lease or outbox.LEASE, transport.answer_timeout)  # refused now, not at every tick
     service.require_admin(db, actor, "run the reminder scheduler")
     # A tick longer than the interval makes APScheduler skip the next one with a warning
     # each time: that is `max_instances=1` doing its job, not something to wake anyone for.

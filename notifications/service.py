@@ -72,6 +72,7 @@ def send_reminders(db: Database, actor: str, at: dt.datetime | None, transport: 
     from notifications import delivery, outbox
 
     at = at or db.clock.now()
+    outbox.require_lease(lease or outbox.LEASE, transport.answer_timeout)  # before anything is enqueued
     with db.write() as session:
         people.require(people.person(session, actor), "admin", None, "send reminders")
         enqueued = outbox.enqueue(session, due_now(session, at), db.clock.now(), transport.sender)

@@ -17,6 +17,7 @@ import contextlib
 import math
 import os
 import re
+import socket
 import tempfile
 import urllib.parse
 from collections.abc import Mapping
@@ -34,10 +35,15 @@ DEFAULT_SENDER = "arshjul@localhost"
 MAILBOX = re.compile(r"\s*([^<>\"]*?)\s*<([^<>]*)>\s*")  # Name <addr>, the name not quoted
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 SMTP_TIMEOUT_SECONDS = 30.0
+CUT_OFF = "took too long: the send was given up before this sender's lease on the message ran out"
 
 
 class Transport(abc.ABC):
     """Takes one message for one recipient, or raises TryLater / Rejected."""
+
+    # The longest one step of a send may wait for a server (an answer, a connect), in seconds; 0 for a transport
+    # that waits for none. Delivery holds a lease on a message for at least a few times this (`outbox.require_lease`).
+    answer_timeout: float = 0.0
 
     def __init__(self, sender: Address):
         self.sender = sender
@@ -50,6 +56,11 @@ class Transport(abc.ABC):
 
     def close(self) -> None:
         """Release any connection; the transport reconnects when used again."""
+        return None
+
+    def abort(self) -> None:
+        """Cut a send under way short, called from another thread: it then fails at once with TryLater (or
+        RelayDown). Delivery calls it when a send would otherwise outlast its lease on the message."""
         return None
 
     def __enter__(self) -> Transport:
@@ -90,15 +101,21 @@ class FileTransport(Transport):
 
 
 class SmtpTransport(Transport):
-    """One connection per transport, opened on first use and reopened after any error."""
+    """One connection per transport, opened on first use and reopened after any error.
+
+    `timeout` bounds each wait for the server (connect, each answer); `abort` cuts a whole send short.
+    """
 
     def __init__(self, host: str, port: int, sender: Address, *, tls: str = "none", username: str | None = None,
                  password: str | None = None, timeout: float = SMTP_TIMEOUT_SECONDS, ssl_context=None):  # fmt: skip
         super().__init__(sender)
         self.host, self.port, self.tls = host, port, tls  # tls: none, starttls or implicit
         self.username, self.password, self.timeout = username, password, timeout
+        self.answer_timeout = timeout
         self.ssl_context = ssl_context
-        self._smtp = None
+        self._smtp = None  # the connection, once greeted
+        self._wire = None  # the connection in use, greeted or not: what `abort` shuts down
+        self._cut = False
 
     def describe(self) -> str:
         scheme = "smtps" if self.tls == "implicit" else "smtp"
@@ -109,6 +126,7 @@ class SmtpTransport(Transport):
     def send(self, msg: EmailMessage, to: str) -> None:
         import smtplib
 
+        self._cut = False
         smtp = self._connection()
         try:
             smtp.send_message(msg, from_addr=self.sender.addr_spec, to_addrs=[to])
@@ -127,7 +145,21 @@ class SmtpTransport(Transport):
             raise _by_code(err.smtp_code, err.smtp_error, "the server refused the message") from err
         except (smtplib.SMTPException, OSError) as err:  # dropped connection, timeout, reset
             self.close()
+            if self._cut:
+                raise TryLater(f"the SMTP server {self.host}:{self.port} {CUT_OFF}") from err
             raise TryLater(f"the connection to {self.host}:{self.port} failed: {_said(err)}") from err
+
+    def abort(self) -> None:
+        """Shut the connection in use down (from another thread), so that the send waiting on it fails at once.
+
+        A connect under way is not cut short (it ends within `timeout`); delivery calls this again until the
+        send has ended. Not `close()`: that would write QUIT on a socket another thread is using.
+        """
+        self._cut = True
+        sock = getattr(self._wire, "sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, under TLS too
 
     def _connection(self):
         # A relay drops idle connections; find out before handing it a message.
@@ -142,12 +174,19 @@ class SmtpTransport(Transport):
         import ssl
 
         context = self.ssl_context or ssl.create_default_context()
+        # Made unconnected, so that `abort` can reach it while it connects and is greeted.
+        if self.tls == "implicit":
+            smtp = smtplib.SMTP_SSL(timeout=self.timeout, context=context)
+        else:
+            smtp = smtplib.SMTP(timeout=self.timeout)
+        smtp._host = self.host  # the name TLS checks the certificate against, as SMTP(host) sets it
+        self._wire = smtp
         try:
-            if self.tls == "implicit":
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
-            else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            code, said = smtp.connect(self.host, self.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, said)
         except OSError as err:  # smtplib's and ssl's errors are OSErrors too
+            smtp.close()
             raise self._down(err, reached=isinstance(err, (smtplib.SMTPException, ssl.SSLError))) from err
         try:
             self._greet(smtp, context)
@@ -159,6 +198,8 @@ class SmtpTransport(Transport):
         return smtp
 
     def _down(self, err: OSError, reached: bool) -> RelayDown:
+        if self._cut:
+            return RelayDown(f"the SMTP server {self.host}:{self.port} {CUT_OFF}")
         # Refused, timed out, no route, no such host: the relay said nothing, and the operator should know.
         if not reached:
             return RelayDown(f"the SMTP server {self.host}:{self.port} was unreachable: {_said(err)}")
@@ -173,7 +214,7 @@ class SmtpTransport(Transport):
             smtp.login(self.username, self.password or "")
 
     def close(self) -> None:
-        smtp, self._smtp = self._smtp, None
+        smtp, self._smtp, self._wire = self._smtp, None, None
         if smtp is None:
             return
         try:

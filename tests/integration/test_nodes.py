@@ -119,7 +119,8 @@ def copy_url(pg_template, seeded) -> str:
 
 def node(url: str, port: int, folder, name: str) -> Command:
     args = ["--db", url, "--as", "admin", "scheduler", "run", "--interval", "1", "--lease", str(LEASE_SECONDS)]
-    return Command(args, folder, name, env={"ARSHJUL_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    # A timeout of 1 s per SMTP answer, as the lease must be at least 3 of them.
+    return Command(args, folder, name, env={"ARSHJUL_SMTP_URL": f"smtp://127.0.0.1:{port}?timeout=1"})
 
 
 def outbox(db: Database) -> dict:
