@@ -405,7 +405,10 @@ def deadline_set(app: App, cycle_id: str, stage_key: str, target: tuple[str, ...
     when = DATE.convert(day, None, click.get_current_context())
     from cycle.actions import set_deadline
 
-    say(render_done(set_deadline(app.db(), app.actor, cycle_id, stage_key, when, reason, input_key, unit, ref)))
+    done = set_deadline(app.db(), app.actor, cycle_id, stage_key, when, reason, input_key, unit, ref)
+    say(render_done(done))
+    for note in done.notes:
+        say(f"warning: {note}")
 
 
 @arshjul.command("log")

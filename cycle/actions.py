@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from cycle import log, people, records
+from cycle import deadlines, log, people, records
 from cycle.agenda import remind_from
 from cycle.clock import require_planned_year
 from cycle.database import Database
@@ -28,6 +28,7 @@ class Done:
     from_state: str | None
     to_state: str | None
     hash: str
+    notes: tuple[str, ...] = ()  # done, but worth a second look: a deadline on a day off
 
 
 # --- stage actions ---------------------------------------------------------------
@@ -127,10 +128,10 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
         person = people.person(session, actor)
         stage = find_stage(session, cycle_id, stage_key)
         row = stage if input_key is None else find_input(session, stage, input_key, unit)
-        label = f"stage '{stage_key}'"
+        label = f"stage '{stage_key}' of {cycle_id}"
         if input_key:
             label = f"input '{input_key}' from unit '{unit}' to {label}"
-        people.require(person, "owner", stage.owner_unit, f"move the deadline of {label} of {cycle_id}")
+        people.require(person, "owner", stage.owner_unit, f"move the deadline of {label}")
         _require_deadline_movable(row, label)
         before = row.deadline
         if before == deadline:
@@ -150,7 +151,22 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
             ref=ref,
         )
         entry = log.append(session, actor, db.clock.now(), event)
-        return Done(entry.seq, label, before.isoformat(), deadline.isoformat(), entry.hash)
+        notes = _day_off_notes(find_cycle(session, cycle_id).holidays, deadline)
+        return Done(entry.seq, label, before.isoformat(), deadline.isoformat(), entry.hash, notes)
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # not the locale's
+
+
+def _day_off_notes(country: str, day: dt.date) -> tuple[str, ...]:
+    """A note when `day` is no working day; the owner may mean it (a meeting on a Saturday), so it is kept."""
+    calendar = deadlines.working_days(country)
+    if calendar.is_working_day(day):
+        return ()
+    what = calendar.holiday_name(day) or f"a {WEEKDAYS[day.weekday()]}"  # the holiday's own name, else the day
+    before = calendar.on_or_before(day).isoformat()
+    return (f"{day.isoformat()} is {what}, not a working day (holidays {calendar.country}); the definition's own "
+            f"deadlines move to the working day before, {before}",)  # fmt: skip
 
 
 def _require_deadline_movable(row: Stage | InputItem, label: str) -> None:

@@ -263,6 +263,18 @@ def test_deadline_set_usage_errors_are_exit_2(cli, args):
     assert ran.code == 2, ran.stderr
 
 
+def test_deadline_set_names_the_cycle_and_warns_of_a_day_off_but_keeps_it(cli):
+    ran = cli("--as", "maria", "deadline", "set", CYCLE, STAGE, "2026-03-21", "-m", "KS på lördag")
+    assert ran.code == 0 and ran.stdout == ""
+    assert ran.stderr.splitlines() == [
+        f"stage '{STAGE}' of {CYCLE}: 2026-03-13 → 2026-03-21 (log #3)",
+        "warning: 2026-03-21 is a Saturday, not a working day (holidays SE); the definition's own deadlines move "
+        "to the working day before, 2026-03-20",
+    ]
+    data = json.loads(cli("--as", "maria", "status", CYCLE, "--format", "json").stdout)
+    assert data["stages"][0]["deadline"] == "2026-03-21"
+
+
 def test_deadline_set_by_a_non_owner_is_exit_1(cli):
     assert cli("--as", "sara", "deadline", "set", CYCLE, STAGE, "2026-03-20", "-m", "x").code == 1
 
