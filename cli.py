@@ -32,6 +32,7 @@ from console.output import (
     render_wheel,
     status_rows,
     table,
+    write_data,
     write_whole,
 )
 from console.params import (
@@ -454,14 +455,23 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
     if kept:
         rows.append(["checkpoint", f"{kept['entries']} entries, {kept['head_hash']}: "
                                    + ("the log extends it" if verdict["ok"] else "see above")])  # fmt: skip
-    if fmt == "csv":  # flat columns for spreadsheets: checkpoint_entries, checkpoint_head_hash, checkpoint_at
-        columns = (*VERIFY_KEYS, *(f"checkpoint_{k}" for k in CHECKPOINT_KEYS))
-        emit(fmt, [flattened(verdict, "checkpoint", CHECKPOINT_KEYS)], columns)
-    else:
-        emit(fmt, verdict, render=lambda _: table(["CHECK", "RESULT"], rows))
+    try:
+        if fmt == "csv":  # flat columns for spreadsheets: checkpoint_entries, checkpoint_head_hash, checkpoint_at
+            columns = (*VERIFY_KEYS, *(f"checkpoint_{k}" for k in CHECKPOINT_KEYS))
+            emit(fmt, [flattened(verdict, "checkpoint", CHECKPOINT_KEYS)], columns)
+        else:
+            emit(fmt, verdict, render=lambda _: table(["CHECK", "RESULT"], rows))
+    except BadInput as err:  # stdout took nothing: an altered log is still told, and still exit 3
+        if verdict["ok"]:
+            raise
+        _altered(verdict, err.message)
     if not verdict["ok"]:
-        where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "a stage or input row disagrees with it"
-        raise LogAltered(f"the log was altered ({where}): {verdict['reason']}")
+        _altered(verdict)
+
+
+def _altered(verdict: dict, also: str | None = None) -> None:
+    where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "a stage or input row disagrees with it"
+    raise LogAltered(f"the log was altered ({where}): {verdict['reason']}", also)
 
 
 @audit.command("checkpoint")
@@ -474,7 +484,7 @@ def audit_checkpoint(app: App, output: str | None) -> None:
 
     text = json.dumps(take_checkpoint(app.db(), app.actor), ensure_ascii=False, indent=2) + "\n"
     if output in (None, "-"):
-        return click.echo(text, nl=False)
+        return write_data(text)
     write_whole(output, text)
     say(f"checkpoint written to {output}")
 

@@ -3,6 +3,7 @@ JSON, NDJSON and CSV (always UTF-8, stable keys) for scripts. Data goes to stdou
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -86,7 +87,8 @@ def emit(fmt: str, data, columns=(), render=None) -> None:
     if fmt == "table":
         text = (render or only_columns(tuple(columns)))(data)
         if text:
-            click.echo(text)
+            with _stdout():
+                click.echo(text)
         return
     if fmt == "json":
         out = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
@@ -102,11 +104,30 @@ def emit(fmt: str, data, columns=(), render=None) -> None:
         writer.writerows({c: _cell(r.get(c)) for c in columns} for r in data)
         bom = click.get_current_context().meta.get("bom")
         out = ("\ufeff" if bom else "") + buffer.getvalue()
-    # Bytes, so scripts get UTF-8 whatever the locale's encoding is.
-    sys.stdout.flush()
-    stream = sys.stdout.buffer  # what click.get_binary_stream gave; click 8.5 deprecates that function
-    stream.write(out.encode("utf-8"))
-    stream.flush()
+    write_data(out)
+
+
+def write_data(text: str) -> None:
+    """`text` to stdout as UTF-8 bytes, so scripts get UTF-8 whatever the locale's encoding is."""
+    with _stdout() as stdout:
+        stdout.flush()
+        stream = stdout.buffer  # what click.get_binary_stream gave; click 8.5 deprecates that function
+        stream.write(text.encode("utf-8"))
+        stream.flush()
+
+
+@contextlib.contextmanager
+def _stdout():
+    """stdout, for data: one closed, or on a full disk, is an `Error:` (exit 2), not a bug (exit 70) or
+    silence; a pipe closed by its reader (`| head`) is left to the edge, which ends quietly."""
+    if sys.stdout is None:  # started with stdout closed (>&-): click.echo would drop the data silently
+        raise BadInput("cannot write to standard output: it is closed")
+    try:
+        yield sys.stdout
+    except BrokenPipeError:
+        raise
+    except OSError as err:
+        raise BadInput(f"cannot write to standard output: {err.strerror or err}") from err
 
 
 def flattened(row: dict, key: str, fields: tuple[str, ...]) -> dict:

@@ -306,3 +306,49 @@ def test_a_checkpoint_into_a_folder_nobody_may_write_says_so(run, worked, tmp_pa
     ran = checkpoint_to(run, worked, str(locked / "kept.json"), tmp_path)
     assert ran.code == 2 and ran.stdout == ""
     assert ran.stderr == f"Error: cannot write {locked / 'kept.json'}: Permission denied\n"
+
+
+# --- stdout that takes nothing ---------------------------------------------------------
+
+
+def run_into(stdout, *args: str) -> subprocess.CompletedProcess:
+    """The installed command with its stdout on `stdout` (a file object, or None for closed)."""
+    closed = stdout is None
+    proc = subprocess.run(
+        [*arshjul_command(), *args], stdout=subprocess.DEVNULL if closed else stdout, stderr=subprocess.PIPE,
+        text=True, env=clean_env(), timeout=120, preexec_fn=(lambda: os.close(1)) if closed else None,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+QUERIES = [("log",), ("log", "--format", "json"), ("log", "--format", "csv"), ("log", "--format", "ndjson"),
+           ("audit", "verify"), ("audit", "verify", "--format", "json"), ("audit", "checkpoint")]  # fmt: skip
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize("args", QUERIES, ids=" ".join)
+def test_data_that_cannot_be_written_to_a_full_disk_is_an_error_not_a_bug(worked, args):
+    with open("/dev/full", "w") as full:
+        proc = run_into(full, "--db", worked, "--as", "ulf", *args)
+    assert proc.returncode == 2
+    assert proc.stderr == "Error: cannot write to standard output: No space left on device\n"
+
+
+@pytest.mark.parametrize("args", QUERIES, ids=" ".join)
+def test_data_for_a_closed_stdout_is_an_error_not_a_bug_or_silence(worked, args):
+    proc = run_into(None, "--db", worked, "--as", "ulf", *args)
+    assert proc.returncode == 2
+    assert proc.stderr == "Error: cannot write to standard output: it is closed\n"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_an_altered_log_is_still_told_and_exit_3_when_stdout_takes_nothing(worked):
+    tamper(worked, "UPDATE transition_log SET comment = 'Allt bra' WHERE seq = 5")
+    with open("/dev/full", "w") as full:
+        proc = run_into(full, "--db", worked, "--as", "ulf", "audit", "verify")
+    assert proc.returncode == 3
+    assert proc.stderr.splitlines() == [
+        "Error: the log was altered (entry 5): its content does not match its hash (the entry was altered)",
+        "Error: cannot write to standard output: No space left on device",
+    ]
