@@ -34,6 +34,8 @@ from notifications.mail import address, header_text, require_sender
 DEFAULT_SENDER = "arshjul@localhost"
 MAILBOX = re.compile(r"\s*([^<>\"]*?)\s*<([^<>]*)>\s*")  # Name <addr>, the name not quoted
 DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+SMTP_PARAMETERS = ("starttls", "timeout")
+TRUE, FALSE = ("1", "true", "yes"), ("0", "false", "no")
 SMTP_TIMEOUT_SECONDS = 30.0
 CUT_OFF = "took too long: the send was given up before this sender's lease on the message ran out"
 
@@ -288,25 +290,55 @@ def transport_from_env(environ: Mapping[str, str], mail_dir: str | Path) -> Tran
 def smtp_from_url(url: str, sender: Address) -> SmtpTransport:
     """`smtp://[user:pass@]host:port[?starttls=true]` or `smtps://…` (implicit TLS)."""
     require_utf8(url, "ARSHJUL_SMTP_URL", secret=True)  # the URL may hold a password
-    parts = urllib.parse.urlsplit(url)
     scheme, sep, rest = url.partition("://")  # never echo a password, even one that ends the host early
     shown = scheme + sep + rest.rpartition("@")[2] if sep else url.rpartition("@")[2]
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as err:  # an IPv6 address without its ']'
+        raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': {err}") from err
     if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
         raise BadInput(f"ARSHJUL_SMTP_URL '{shown}' is not smtp://[user:pass@]host:port or smtps://…")
     if "@" in url and "@" not in parts.netloc:  # a bare '/', '?' or '#' in the password cut the URL short
         raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': percent-encode '/', '?' and '#' in the user name and password")
-    query = urllib.parse.parse_qs(parts.query)
-    starttls = query.get("starttls", ["false"])[-1].lower() in ("1", "true", "yes")
-    tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
+    query = urllib.parse.parse_qs(parts.query, keep_blank_values=True)
     try:
-        port = parts.port or (587 if starttls else DEFAULT_PORTS[parts.scheme])
+        starttls = _starttls(parts.scheme, query)
+        port = _port(parts) or (587 if starttls else DEFAULT_PORTS[parts.scheme])
         timeout = float(query.get("timeout", [SMTP_TIMEOUT_SECONDS])[-1])
         if not 0 < timeout < math.inf:  # socket refuses 0, negatives, nan and inf only when it connects
             raise ValueError(f"the timeout must be a finite number of seconds above 0, not {timeout}")
         parts.hostname.encode("idna")  # as the socket will, so a bad host name is told now (UnicodeError)
     except ValueError as err:
         raise BadInput(f"ARSHJUL_SMTP_URL '{shown}': {err}") from err
+    tls = "implicit" if parts.scheme == "smtps" else ("starttls" if starttls else "none")
     username = urllib.parse.unquote(parts.username) if parts.username else None
     password = urllib.parse.unquote(parts.password) if parts.password else None
     return SmtpTransport(parts.hostname, port, sender, tls=tls, username=username, password=password,
                          timeout=timeout)  # fmt: skip
+
+
+def _starttls(scheme: str, query: dict[str, list[str]]) -> bool:
+    """`?starttls=true|false`; any other parameter is refused, not ignored (`?tls=yes` would send in clear text)."""
+    unknown = sorted(set(query) - set(SMTP_PARAMETERS))
+    if unknown:
+        raise ValueError(f"unknown parameter {', '.join(unknown)}: it takes {' and '.join(SMTP_PARAMETERS)}")
+    said = query.get("starttls", ["false"])[-1]
+    if said.lower() not in TRUE + FALSE:
+        raise ValueError(f"starttls is true or false, not '{said}'")
+    if scheme == "smtps" and "starttls" in query:
+        raise ValueError(f"smtps:// is TLS from the start; ?starttls={said} is for smtp://")
+    return said.lower() in TRUE
+
+
+def _port(parts: urllib.parse.SplitResult) -> int | None:
+    """The port written in the URL, None if none is; 0 and above 65535 refused (socket would take 0 as 'any')."""
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range: say which
+        written = parts.netloc.rpartition(":")[2]
+        if not re.fullmatch("[0-9]+", written):
+            raise
+        port = int(written)
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"the port {port} is not between 1 and 65535")
+    return port

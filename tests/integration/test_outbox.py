@@ -487,6 +487,14 @@ def test_the_smtp_url_and_sender_come_from_the_environment(tmp_path):
     ({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se?timeout=nan"}, "the timeout must be a finite number of seconds above 0"),
     ({"ARSHJUL_SMTP_URL": "smtp://u:secret@mail..ange.se"}, "ARSHJUL_SMTP_URL 'smtp://mail..ange.se': encoding"),
     ({"ARSHJUL_MAIL_FROM": "Evil\nBcc: x@y.se <a@b.se>"}, "ARSHJUL_MAIL_FROM"),
+    ({"ARSHJUL_SMTP_URL": "smtp://u:secret@[::1:25"}, "ARSHJUL_SMTP_URL 'smtp://[::1:25': Invalid IPv6 URL"),
+    ({"ARSHJUL_SMTP_URL": "smtp://u:secret@mail.ange.se?tls=yes"},  # once ignored: the mail went out unencrypted
+     "ARSHJUL_SMTP_URL 'smtp://mail.ange.se?tls=yes': unknown parameter tls: it takes starttls and timeout"),
+    ({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se?starttls=maybe"}, "starttls is true or false, not 'maybe'"),
+    ({"ARSHJUL_SMTP_URL": "smtps://mail.ange.se?starttls=true"},
+     "smtps:// is TLS from the start; ?starttls=true is for smtp://"),
+    ({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se:0"}, "the port 0 is not between 1 and 65535"),
+    ({"ARSHJUL_SMTP_URL": "smtp://mail.ange.se:99999"}, "the port 99999 is not between 1 and 65535"),
 ])  # fmt: skip
 def test_bad_mail_settings_are_bad_input_and_never_echo_a_password(tmp_path, env, said):
     with pytest.raises(BadInput) as caught:
