@@ -7,6 +7,7 @@ from the use cases so that reading imports no state machines.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 
 from sqlalchemy import bindparam, select, union
 from sqlalchemy.orm import Session, contains_eager
@@ -138,11 +139,18 @@ SUGGESTED = 5
 
 
 def close_matches(value: str, known: list[str]) -> list[str]:
-    """Keys `value` may have meant: the same in other letter case, the keys it begins (a
-    per-meeting stage without its date), in order, then spellings near it, nearest first."""
-    folded = value.casefold()
-    by_fold = {k.casefold(): k for k in known}
-    same = [k for k in known if k.casefold() == folded]
-    begun = [k for k in known if folded and k.casefold().startswith(folded)]
+    """Keys `value` may have meant: the same in other letter case or without accents (keys are
+    ASCII; `omvärldsanalys` is `omvarldsanalys`), the keys it begins (a per-meeting stage without
+    its date), in order, then spellings near it, nearest first."""
+    folded = _folded(value)
+    by_fold = {_folded(k): k for k in known}
+    same = [k for k in known if _folded(k) == folded]
+    begun = [k for k in known if folded and _folded(k).startswith(folded)]
     similar = [by_fold[m] for m in difflib.get_close_matches(folded, list(by_fold), n=SUGGESTED, cutoff=0.75)]
     return list(dict.fromkeys(same + begun + similar))
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents: å, ä → a, ö → o, é → e."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -144,6 +144,15 @@ def test_a_log_filter_naming_nothing_known_is_bad_input_with_the_close_matches(r
     assert with_cycle.code == 2 and with_cycle.stdout == ""
 
 
+@pytest.mark.parametrize(("option", "typed", "meant"), [
+    ("--actor", "ülf", "ulf"), ("--actor", "Måts", "mats"), ("--stage", "ÖMVÄRLDSANALYS", "omvarldsanalys"),
+])  # fmt: skip
+def test_close_matches_disregard_swedish_and_other_accents(run, worked, option, typed, meant):
+    ran = log(run, worked, option, typed)
+    assert ran.code == 2 and ran.stdout == ""
+    assert ran.stderr.splitlines()[-1] == f"Error: did you mean {meant}?"
+
+
 def test_a_stage_of_another_cycle_is_unknown_in_the_cycle_named(run, worked):
     ran = log(run, worked, "--cycle", CYCLE, "--stage", "ks-ekonomirapport@2028-01-26")
     assert ran.code == 2 and ran.stdout == ""
