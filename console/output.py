@@ -244,7 +244,9 @@ def write_whole(path: str, text: str) -> None:
         target = os.path.realpath(path)  # a link to a file keeps being a link
         folder = os.path.dirname(target)
         if not os.path.isdir(folder):
-            raise BadInput(f"cannot write {path}: there is no folder {os.path.dirname(path) or folder}")
+            shown = os.path.dirname(path) or folder
+            why = f"{shown} is a file, not a folder" if os.path.exists(folder) else f"there is no folder {shown}"
+            raise BadInput(f"cannot write {path}: {why}")
         _replace(target, folder, text, stat.S_IMODE(before.st_mode) if before else _created_mode())
     except OSError as err:
         raise BadInput(f"cannot write {path}: {err.strerror or err}") from err

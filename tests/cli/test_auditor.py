@@ -286,6 +286,10 @@ def test_a_checkpoint_into_a_missing_folder_names_the_folder_and_writes_nothing(
     assert ran.code == 2 and ran.stdout == ""
     assert ran.stderr == "Error: cannot write revision/2026/kept.json: there is no folder revision/2026\n"
     assert not (tmp_path / "revision").exists()
+    (tmp_path / "revision").write_text("notes\n", encoding="utf-8")
+    into_a_file = checkpoint_to(run, worked, "revision/kept.json", tmp_path)
+    assert into_a_file.code == 2 and into_a_file.stdout == ""
+    assert into_a_file.stderr == "Error: cannot write revision/kept.json: revision is a file, not a folder\n"
 
 
 def test_a_checkpoint_to_dash_goes_to_stdout_and_an_empty_name_is_bad_usage(run, worked, tmp_path):
