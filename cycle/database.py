@@ -83,6 +83,7 @@ def make_engine(url: str) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             parsed = sqlite_url(parsed)
+            _require_file_if_read_only(parsed)
             engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
             _configure_sqlite(engine, read_only=_read_only(parsed))
             return engine
@@ -195,12 +196,39 @@ def sqlite_url(url: str | URL) -> URL:
             f"cannot use the database {describe(url)}: unknown SQLite URL parameter(s) {', '.join(unknown)}",
             f"SQLite takes {', '.join(SQLITE_URI_PARAMETERS)}, e.g. {parsed.set(query={}).render_as_string()}?mode=ro",
         )
-    wants_uri = any(key in SQLITE_URI_PARAMETERS for key in parsed.query) or parsed.query.get("uri") == "true"
+    _require_seconds(url, parsed)
     path = parsed.database
+    # A `file:` path is SQLite's URI, as `sqlite_path` reads it: without uri=true the driver would create a
+    # file called `file:…` where every message named another.
+    wants_uri = (any(key in SQLITE_URI_PARAMETERS for key in parsed.query) or parsed.query.get("uri") == "true"
+                 or (path or "").startswith("file:"))  # fmt: skip
     if not wants_uri or not path or path == ":memory:" or path.startswith("file:"):
         return parsed.update_query_dict({"uri": "true"}) if wants_uri else parsed
     quoted = urllib.parse.quote(os.path.abspath(path))
     return parsed.set(database=f"file:{quoted}").update_query_dict({"uri": "true"})
+
+
+def _require_seconds(url: str | URL, parsed: URL) -> None:
+    """`?timeout=` (the driver's busy timeout) in seconds, checked before the driver fails on it."""
+    said = parsed.query.get("timeout")
+    try:
+        if said is None or float(said) >= 0:
+            return
+    except ValueError:
+        pass
+    raise BadInput(f"cannot use the database URL '{_shown(str(url))}': ?timeout={said} is not a number of seconds")
+
+
+def _require_file_if_read_only(url: URL) -> None:
+    """A read-only URL names a file that must be there: SQLite would create it empty (`?immutable=1`) or fail."""
+    path = sqlite_path(url)
+    if path is None or not _read_only(url) or os.path.exists(path):
+        return
+    given = "?mode=ro" if url.query.get("mode") == "ro" else f"?immutable={url.query['immutable']}"
+    raise BadInput(
+        f"cannot use the database {path}: it does not exist, and {given} opens it read-only: it cannot be created so",
+        f"check the path; to create the database, leave {given} out and run `arshjul init`",
+    )
 
 
 def _read_only(url: URL) -> bool:
@@ -347,9 +375,12 @@ def cannot_use(url: str | URL, err: Exception) -> BadInput:
 
 
 def _sqlite_trouble(path: str | None, said: str) -> str | None:
-    """Why SQLite could not open a file: its folder is missing, or not writable for the -wal and -shm files."""
+    """Why SQLite could not open a file: it is a folder, its folder is missing, or not writable for the -wal
+    and -shm files."""
     if path is None or "unable to open" not in said:
         return None
+    if os.path.isdir(path):
+        return f"{path} is a folder, not a file: name a file in it, e.g. sqlite:///{os.path.join(path, 'arshjul.db')}"
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         return f"the folder {folder} does not exist"

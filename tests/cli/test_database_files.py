@@ -194,6 +194,7 @@ BACKENDS = "SQLite (sqlite:///FILE) and PostgreSQL (postgresql+psycopg://…)"
         ("postgresql+psycopg://anna:s3cret@x:s3cret@db/arshjul", "percent-encode an '@' in the user name or password"),
         ("postgres://u@h/db", "write postgresql+psycopg://, not postgres://"),
         ("arshjul.db", "it is a file path, not a URL: for an SQLite file write sqlite:///arshjul.db"),
+        ("sqlite:///x.db?timeout=abc", "?timeout=abc is not a number of seconds"),
     ],
 )  # fmt: skip
 def test_a_malformed_url_says_what_is_wrong_in_one_line(run, tmp_path, url, said):
@@ -202,4 +203,31 @@ def test_a_malformed_url_says_what_is_wrong_in_one_line(run, tmp_path, url, said
     (line,) = ran.stderr.splitlines()
     assert line.startswith("Error: cannot use the database") and said in line, line
     assert "s3cret" not in ran.stderr and "invalid literal" not in ran.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_on_a_folder_says_it_is_a_folder(run, tmp_path):
+    for url in (f"sqlite:///{tmp_path}", "sqlite:///."):
+        ran = run("--db", url, "init")
+        assert ran.code == 2
+        errors_only(ran)
+        folder = str(tmp_path) if url.endswith(str(tmp_path)) else "."
+        assert f"{folder} is a folder, not a file: name a file in it, e.g. sqlite:///" in ran.stderr, ran.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_file_uri_names_the_file_it_opens(run, tmp_path):
+    ran = run("--db", "sqlite:///file:y.db", "init")
+    assert ran.stderr == "y.db: created the schema (revision 0005)\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["y.db"]  # not a file called 'file:y.db'
+    again = run("--db", "sqlite:///file:y.db", "init")
+    assert again.stderr == "y.db: schema already at revision 0005, nothing to do\n"
+
+
+def test_init_with_a_read_only_url_on_a_missing_file_says_it_cannot_create_it(run, tmp_path):
+    for query in ("mode=ro", "immutable=1"):
+        ran = run("--db", f"sqlite:///x.db?{query}", "init")
+        assert ran.code == 2
+        errors_only(ran)
+        assert f"x.db: it does not exist, and ?{query} opens it read-only: it cannot be created so" in ran.stderr
     assert list(tmp_path.iterdir()) == []
