@@ -15,7 +15,9 @@ import signal
 import threading
 from collections.abc import Callable
 
-from cycle.database import Database
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from cycle.database import Database, cannot_use
 from cycle.errors import ArshjulError
 from notifications.transport import Transport
 
@@ -68,14 +70,24 @@ def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], 
     try:
         counts = service.send_reminders(db, actor, None, transport, lease)
     except ArshjulError as err:
-        echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {'; '.join(err.lines())}")
+        echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {_one_line(err)}")
         return
     except Exception as err:  # a database outage or a bug must not end a long-running scheduler
+        if type(err) in (OperationalError, DatabaseError):  # not IntegrityError and its kind, which are bugs
+            # Unreachable, restarting, refusing connections: an outage, not a bug. The pool finds a
+            # dropped connection out before the next tick uses it (pool_pre_ping), so that tick works.
+            echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {_one_line(cannot_use(db.url, err))}")
+            return
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {type(err).__name__}: {err}")
         # Not one of ours, so possibly a bug: keep its traceback for whoever reads the log.
         log.error("reminder tick failed", exc_info=err)
         return
     echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick: " + service.summary(counts))
+
+
+def _one_line(err: ArshjulError) -> str:
+    """The error as one line of the scheduler's log: its lines, and the lines within them, joined."""
+    return "; ".join(part.strip() for line in err.lines() for part in line.splitlines() if part.strip())
 
 
 def _on_stop_signals(handler) -> dict:

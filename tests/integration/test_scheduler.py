@@ -66,3 +66,57 @@ def test_a_failing_tick_is_logged_and_the_next_one_sends_what_it_had_claimed(whe
     rows = list_reminders(wheel, ADMIN)
     assert sorted((r["status"], r["attempts"]) for r in rows) == [("pending", 1)] + [("sent", 1)] * 3
     assert [r["last_error"] for r in rows if r["status"] == "pending"] == ["RuntimeError: disk on fire"]
+
+
+def test_a_database_that_goes_away_and_comes_back_costs_one_tick_and_one_line(pg_template, ange, ange_org, tmp_path,
+                                                                               caplog):  # fmt: skip
+    """PostgreSQL refuses the database's connections and drops the scheduler's for a tick, then takes them again."""
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from cycle.clock import FixedClock
+    from cycle.cycles import start_cycle
+    from cycle.database import Database
+    from cycle.organisation import load_organisation
+
+    url = pg_template.fresh()
+    name = make_url(url).database
+    clock = FixedClock(local("2026-01-12T09:00"))
+    people = Database(url, clock=clock)  # the people at work, on connections of their own
+    load_organisation(people, ADMIN, ange_org)
+    start_cycle(people, ADMIN, ange, 2027)
+    scheduler = Database(url, clock=clock)
+
+    def database(allow: bool) -> None:
+        with pg_template.admin.connect() as conn:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}'))
+            if not allow:  # and every connection to it dropped, the scheduler's pooled one included
+                conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                             {"name": name})  # fmt: skip
+
+    said: list[str] = []
+
+    def echo(line: str) -> None:
+        said.append(line)
+        if len(said) == 2:  # the first tick went well: the database goes away
+            database(allow=False)
+        elif len(said) == 3:  # a tick failed: the database is back, and a stage opens
+            database(allow=True)
+            actions.open_stage(people, "karin", "ange-2027", "omvarldsanalys")
+        elif len(said) == 4:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="notifications.scheduler"):
+            run_scheduler(scheduler, ADMIN, FileTransport(tmp_path, sender_from(None)), 0.1, echo)
+        rows = list_reminders(people, ADMIN)
+    finally:
+        database(allow=True)
+        people.dispose()
+        scheduler.dispose()
+    failed = said[2]
+    assert " tick failed: cannot use the database postgresql+psycopg://" in failed and "\n" not in failed, failed
+    assert "Background on this error" not in failed
+    assert [r for r in caplog.records if r.name == "notifications.scheduler"] == []  # an outage is no bug
+    assert said[3].endswith(" tick: reminders: 4 enqueued, 4 sent in 4 messages; messages: 0 retrying, 0 failed")
+    assert {r["status"] for r in rows} == {"sent"}
