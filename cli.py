@@ -470,8 +470,10 @@ def audit_verify(app: App, checkpoint: str | None, fmt: str) -> None:
 
 
 def _altered(verdict: dict, also: str | None = None) -> None:
-    where = f"entry {verdict['bad_seq']}" if verdict["bad_seq"] else "a stage or input row disagrees with it"
-    raise LogAltered(f"the log was altered ({where}): {verdict['reason']}", also)
+    if verdict["bad_seq"] is None:  # every entry holds, but the rows are not what they explain: either side moved
+        raise LogAltered(f"the log and the stored states disagree (one was changed outside arshjul): "
+                         f"{verdict['reason']}", also)  # fmt: skip
+    raise LogAltered(f"the log was altered (entry {verdict['bad_seq']}): {verdict['reason']}", also)
 
 
 @audit.command("checkpoint")
@@ -510,8 +512,6 @@ def _read_checkpoint(path: str) -> dict:
         return parse_checkpoint(data.decode("utf-8-sig"), path)  # as Notepad may save it
     except UnicodeDecodeError as err:
         raise BadInput(f"cannot read {path}: {err}") from err
-    except RecursionError as err:  # the JSON decoder's, on [[[[…
-        raise BadInput(f"{not_one}: it is nested too deeply") from err
 
 
 # --- reminders and the scheduler -------------------------------------------------

@@ -118,6 +118,8 @@ def parse_checkpoint(text: str, source: str) -> dict:
         entries, head_hash = data["entries"], data["head_hash"]
     except (ValueError, KeyError, TypeError) as err:
         raise BadInput(f"{source}: not an arshjul checkpoint (want JSON with entries and head_hash): {err}") from err
+    except RecursionError as err:  # the JSON decoder's, on [[[[…
+        raise BadInput(f"{source}: not an arshjul checkpoint: it is nested too deeply") from err
     if isinstance(entries, bool) or not isinstance(entries, int) or entries < 0:
         raise BadInput(f"{source}: the checkpoint's entries must be a whole number of entries, not {_shown(entries)}")
     if not isinstance(head_hash, str) or not _SHA256_HEX.fullmatch(head_hash):

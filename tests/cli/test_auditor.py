@@ -67,7 +67,9 @@ def test_a_state_changed_behind_the_logs_back_names_the_row_in_every_format(run,
     assert table.code == 3
     (result,) = [line for line in table.stdout.splitlines() if line.startswith("result")]
     assert result.split(None, 1)[1] == f"ALTERED: {said}"  # no entry to name, and no "entry ?"
-    assert table.stderr == f"Error: the log was altered (a stage or input row disagrees with it): {said}\n"
+    assert table.stderr == (
+        f"Error: the log and the stored states disagree (one was changed outside arshjul): {said}\n"
+    )
 
     as_json = verify(run, worked, "json")
     assert as_json.code == 3 and as_json.stderr == table.stderr
