@@ -14,7 +14,9 @@ import email.header
 import email.policy
 import email.utils
 import socket
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -77,6 +79,18 @@ def shown_from(raw: bytes) -> tuple[str, str]:
     head = email.message_from_bytes(raw, policy=email.policy.compat32)
     ((display, addr),) = email.utils.getaddresses(["".join(head["From"].splitlines())])
     return str(email.header.make_header(email.header.decode_header(display))), addr
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate (and its key) for 127.0.0.1 signed by itself, made here so no key is ever committed;
+    needs the openssl command."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def free_port() -> int:
