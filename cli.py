@@ -177,7 +177,9 @@ def org_load(app: App, file: str) -> None:
     lose theirs (their names stay, for the log). Every load must name an admin; the
     first, on an empty database, bootstraps it, and after that only an admin may load.
     For each year the file lists meetings in, they replace that year's meetings loaded
-    before (a moved or cancelled meeting goes); other years keep theirs.
+    before (a moved or cancelled meeting goes); other years keep theirs. A running cycle
+    keeps its stage for a meeting that went: a warning names each one not yet approved,
+    with the `deadline set` its rule gives for the organ's new meeting within 31 days.
     """
     from cycle.organisation import load_organisation
     from workflows.loader import load_organisation as read_organisation
@@ -189,6 +191,8 @@ def org_load(app: App, file: str) -> None:
         return
     kinds = {"unit(s)": done.units, "person(s)": done.people, "role grant(s)": done.grants, "meeting(s)": done.meetings}
     say(f"loaded {file}: {_what_changed(kinds)} (log #{done.seq})")
+    for warning in done.warnings:  # stages of running cycles whose meeting went; the load stands
+        say(f"warning: {warning}")
     admins = sorted(p.username for p in organisation.people for r in p.roles if r.role == "admin")
     if done.bootstrap and app.actor not in admins:
         say(f"the database was empty: act as one of its admins from now on, e.g. --as {admins[0]}")

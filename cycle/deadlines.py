@@ -127,6 +127,24 @@ def meeting_deadline(meeting: dt.date, days_before: int, calendar: WorkingDays) 
     return _on_or_before(calendar, nominal)
 
 
+def days_before_giving(meeting: dt.date, deadline: dt.date, calendar: WorkingDays) -> list[int]:
+    """Every `days_before` for which `meeting_deadline(meeting, …)` is `deadline`, most first.
+
+    One, unless `deadline` was moved back off days off: a Friday deadline is 8, 9 or 10 days
+    before a Monday meeting, since the Saturday and the Sunday move to that Friday too. A
+    deadline no rule gives (a day off, or after the meeting) gets its plain distance alone.
+    """
+    most = (meeting - deadline).days
+    if most < 0 or not calendar.is_working_day(deadline):
+        return [max(most, 0)]
+    found = [most]
+    for days in range(most - 1, -1, -1):
+        if calendar.is_working_day(meeting - dt.timedelta(days=days)):
+            break
+        found.append(days)
+    return found
+
+
 def _on_or_before(calendar: WorkingDays, day: dt.date) -> dt.date:
     try:
         return calendar.on_or_before(day)

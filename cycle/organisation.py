@@ -4,24 +4,27 @@ An idempotent upsert. The people in the file get exactly the roles the file
 lists (so removing a line revokes a role), and people absent from the file hold
 none: they, and units absent from the file, stay only because the log and the
 cycles still refer to them. For each year the file lists meetings in, those are
-that year's meetings; cycles already started keep the instances they were given. The
+that year's meetings; cycles already started keep the instances they were given,
+and the load warns of each one not yet approved whose meeting it removed, naming the
+`deadline set` that the stage's rule gives for the organ's new meeting nearby. The
 first load on an empty database bootstraps and must name an admin; after that
 only an admin may load.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cycle import log, people
+from cycle import deadlines, log, people
 from cycle.database import Database
 from cycle.encoding import require_utf8
 from cycle.errors import Refused
-from cycle.models import Meeting, Person, RoleGrant, Unit
+from cycle.models import Cycle, LogEntry, Meeting, Person, RoleGrant, Stage, StageState, Unit
 from workflows.definition import Organisation, PersonDef, UnitDef
 
 
@@ -40,6 +43,9 @@ class Count:
 
 NOTHING = Count()
 KINDS = ("units", "people", "grants", "meetings")  # the org_load entry's detail keeps each kind's total
+MOVED_WITHIN = 31  # days: a new meeting of the same organ this close to a removed one may be where it moved
+UNFINISHED = (StageState.PENDING.value, StageState.OPEN.value, StageState.SUBMITTED.value)
+MONTHS = "januari februari mars april maj juni juli augusti september oktober november december".split()
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,18 @@ class Loaded:
     changed: bool
     bootstrap: bool
     seq: int | None
+    # Stages of running cycles whose meeting this load removed, each with what to do about it.
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Meetings:
+    """What replacing the meetings did: (unit, date) pairs held before, removed and added."""
+
+    count: Count
+    before: frozenset[tuple[str, dt.date]]
+    gone: tuple[tuple[str, dt.date], ...]
+    new: tuple[tuple[str, dt.date], ...]
 
 
 def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
@@ -60,12 +78,10 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
         if not bootstrap:
             people.require(people.person(session, actor), "admin", None, "load an organisation")
         _require_an_admin(org, bootstrap)
-        counts = (
-            _upsert_units(session, org.units),
-            _upsert_people(session, org.people),
-            _replace_grants(session, org.people),
-            _replace_meetings(session, org),
-        )
+        upserted = (_upsert_units(session, org.units), _upsert_people(session, org.people),
+                    _replace_grants(session, org.people))  # fmt: skip
+        meetings = _replace_meetings(session, org)  # after the units they belong to
+        counts = (*upserted, meetings.count)
         if not any(count.total for count in counts):
             return Loaded(NOTHING, NOTHING, NOTHING, NOTHING, changed=False, bootstrap=bootstrap, seq=None)
         session.flush()
@@ -76,7 +92,8 @@ def load_organisation(db: Database, actor: str, org: Organisation) -> Loaded:
         event = log.Event("org_load", comment=org.source, to_state="bootstrap" if bootstrap else "loaded",
                           detail=log.detail_json(detail))  # fmt: skip
         entry = log.append(session, actor, db.clock.now(), event)
-        return Loaded(*counts, changed=True, bootstrap=bootstrap, seq=entry.seq)
+        warnings = tuple(_stranded_stages(session, meetings))
+        return Loaded(*counts, changed=True, bootstrap=bootstrap, seq=entry.seq, warnings=warnings)
 
 
 def _require_an_admin(org: Organisation, bootstrap: bool) -> None:
@@ -148,18 +165,103 @@ def _replace_grants(session: Session, persons: tuple[PersonDef, ...]) -> Count:
     return Count(added=len(wanted - current.keys()), removed=len(current.keys() - wanted))
 
 
-def _replace_meetings(session: Session, org: Organisation) -> Count:
+def _replace_meetings(session: Session, org: Organisation) -> _Meetings:
     """The file's meetings are all of their years' meetings, so a moved or cancelled
     meeting goes; years the file lists no meeting in keep what was loaded before."""
     years = {m.date.year for m in org.meetings}
     existing = {(row.unit_key, row.date): row for row in session.execute(select(Meeting)).scalars()}
     wanted = {(m.unit, m.date) for m in org.meetings}
-    gone = [row for key, row in existing.items() if key[1].year in years and key not in wanted]
-    for row in gone:
-        session.delete(row)
+    gone = sorted(key for key in existing if key[1].year in years and key not in wanted)
+    for key in gone:
+        session.delete(existing[key])
     new = sorted(wanted - existing.keys())
     session.add_all(Meeting(unit_key=unit, date=day) for unit, day in new)
-    return Count(added=len(new), removed=len(gone))
+    return _Meetings(Count(added=len(new), removed=len(gone)), frozenset(existing), tuple(gone), tuple(new))
+
+
+# --- stages left without their meeting ---------------------------------------------
+
+
+def _stranded_stages(session: Session, meetings: _Meetings) -> list[str]:
+    """A warning for each unfinished per-meeting stage, in any cycle, whose meeting the load removed.
+
+    The stage row keeps its meeting's date but not its organ, so stages are matched by date
+    alone: while any meeting is left on that date (another organ's, say), the stage is taken
+    to be for that one and nothing is said, even if it was the removed meeting's.
+    """
+    dates = {day for _, day in meetings.gone}
+    dates -= set(session.scalars(select(Meeting.date).where(Meeting.date.in_(dates))))
+    if not dates:
+        return []
+    stmt = (select(Stage, Cycle).join(Cycle, Stage.cycle_id == Cycle.id)
+            .where(Stage.meeting_date.in_(dates), Stage.state.in_(UNFINISHED))
+            .order_by(Cycle.year, Cycle.id, Stage.position))  # fmt: skip
+    return [_stranded(session, stage, cycle, meetings) for stage, cycle in session.execute(stmt)]
+
+
+def _stranded(session: Session, stage: Stage, cycle: Cycle, meetings: _Meetings) -> str:
+    old = stage.meeting_date
+    said = (f"stage '{stage.key}' of {cycle.id} was planned for a meeting on {old} that is no longer in the "
+            "organisation")  # fmt: skip
+    organ = _organ(session, stage, meetings)
+    moved_to = _nearest_new(organ, old, meetings.new)
+    if moved_to is None:
+        organs = f"{organ} has" if organ else "none of its organs has"
+        return (f"{said}, and {organs} no new meeting within {MOVED_WITHIN} days of it: if the meeting was "
+                "cancelled, move the stage's deadline to the meeting that takes the matter up (arshjul deadline "
+                f"set {cycle.id} {stage.key} DATE -m REASON), or take the stage on to closed as usual")  # fmt: skip
+    calendar = deadlines.working_days(cycle.holidays)
+    due = deadlines.meeting_deadline(moved_to, _days_before(session, stage, calendar), calendar)
+    if due == stage.deadline:
+        return f"{said}; if it moved to {moved_to}, its deadline {due} already fits that meeting"
+    reason = f"{organ.upper()} sammanträder {_swedish(moved_to, old)} i stället för {_swedish(old, moved_to)}"
+    return f'{said}; if it moved to {moved_to}: arshjul deadline set {cycle.id} {stage.key} {due} -m "{reason}"'
+
+
+def _organ(session: Session, stage: Stage, meetings: _Meetings) -> str | None:
+    """The unit whose removed meeting the stage was for; None if several were removed that day and the
+    stage's other instances do not tell which (the one that met on most of their dates)."""
+    organs = sorted({unit for unit, day in meetings.gone if day == stage.meeting_date})
+    if len(organs) > 1:
+        dates = set(session.scalars(select(Stage.meeting_date).where(
+            Stage.cycle_id == stage.cycle_id, Stage.definition_key == stage.definition_key)))  # fmt: skip
+        met = {unit: sum((unit, day) in meetings.before for day in dates) for unit in organs}
+        organs = [unit for unit in organs if met[unit] == max(met.values())]
+    return organs[0] if len(organs) == 1 else None
+
+
+def _nearest_new(organ: str | None, old: dt.date, new: tuple[tuple[str, dt.date], ...]) -> dt.date | None:
+    """The organ's new meeting nearest after `old` within MOVED_WITHIN days, else the nearest before it."""
+    near = [day for unit, day in new if unit == organ and abs((day - old).days) <= MOVED_WITHIN]
+    return min((day for day in near if day > old), default=None) or max(near, default=None)
+
+
+def _days_before(session: Session, stage: Stage, calendar: deadlines.WorkingDays) -> int:
+    """The definition's days before the meeting, as `cycle start` applied them: from the first deadline
+    of this instance and of its siblings (a deadline moved back off a weekend fits several counts;
+    the siblings on other weekdays narrow them), the most that remain if still more than one."""
+    siblings = session.execute(select(Stage.key, Stage.meeting_date, Stage.deadline).where(
+        Stage.cycle_id == stage.cycle_id, Stage.definition_key == stage.definition_key)).all()  # fmt: skip
+    first = _first_deadlines(session, stage.cycle_id, [key for key, _, _ in siblings])
+    fits = set(deadlines.days_before_giving(stage.meeting_date, first.get(stage.key, stage.deadline), calendar))
+    for key, meeting, deadline in siblings:
+        narrowed = fits & set(deadlines.days_before_giving(meeting, first.get(key, deadline), calendar))
+        fits = narrowed or fits  # a sibling that fits none (its rule changed?) says nothing
+    return max(fits)
+
+
+def _first_deadlines(session: Session, cycle_id: str, keys: list[str]) -> dict[str, dt.date]:
+    """The deadline `cycle start` gave each stage that has been moved since: its first move's from-date."""
+    stmt = (select(LogEntry.stage, LogEntry.from_state)
+            .where(LogEntry.cycle == cycle_id, LogEntry.event == "deadline", LogEntry.stage.in_(keys),
+                   LogEntry.input.is_(None))
+            .order_by(LogEntry.seq.desc()))  # fmt: skip
+    return {key: dt.date.fromisoformat(day) for key, day in session.execute(stmt)}  # the earliest wins
+
+
+def _swedish(day: dt.date, other: dt.date) -> str:
+    """`9 mars`, with the year when `other` is in another one."""
+    return f"{day.day} {MONTHS[day.month - 1]}" + (f" {day.year}" if day.year != other.year else "")
 
 
 def _digest(org: Organisation) -> str:
