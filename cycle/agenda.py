@@ -3,8 +3,10 @@
 The reminder planner (in `notifications/`) is pure; this module is its database side.
 It returns plain frozen rows and reads in a fixed number of queries, whatever the
 number of cycles: the open inputs, the open and submitted stages, who submitted the
-submitted ones (four-eyes: that person may not decide them, so is not reminded to),
-the recent `open` and `return` events, the role holders and the unit names.
+submitted ones (four-eyes: that person may not decide them, so is not reminded to) and
+who returned the returned ones, when and with what comment (every reminder of such an
+input says so, however long ago), the recent `open` and `return` events, the role
+holders and the unit names.
 
 Cost follows what is due, not what exists: every input row carries `remind_from`,
 the first day any reminder of it can be due (its deadline less its longest lead time;
@@ -71,6 +73,10 @@ class Work:
     # returned) or its deadline was moved, whichever is latest (aware, UTC), and that entry's event.
     since: dt.datetime | None = None
     since_event: str | None = None
+    # For an input that is `returned`: the return that left it so (aware, UTC), who returned it and their comment.
+    returned_at: dt.datetime | None = None
+    returned_by: str | None = None
+    return_comment: str | None = None
 
     @property
     def is_input(self) -> bool:
@@ -184,25 +190,29 @@ def _work(row) -> Work:
 
 
 def _with_history(session: Session, work: list[Work], until: dt.datetime) -> list[Work]:
-    """Who submitted each submitted item (four-eyes: not to be reminded to decide it), and when each piece of
-    work began its current wait (`Work.since`), from one read of the log's entries about them (ix_log_subject)."""
+    """Who submitted each submitted item (four-eyes: not to be reminded to decide it), who returned each returned
+    input, when and why (`Work.returned_at`), and when each piece of work began its current wait (`Work.since`),
+    from one read of the log's entries about them (ix_log_subject)."""
     if not work:
         return work
     stmt = (
         select(LogEntry.cycle, LogEntry.stage, LogEntry.input, LogEntry.unit, LogEntry.event, LogEntry.at,
-               LogEntry.actor)
+               LogEntry.actor, LogEntry.comment)
         .where(LogEntry.event.in_(SINCE_EVENTS), LogEntry.at <= _naive_utc(until))
         .where(LogEntry.cycle.in_({w.cycle for w in work}), LogEntry.stage.in_({w.stage for w in work}))
         .order_by(LogEntry.seq)
     )  # fmt: skip
-    latest = {tuple(row[:5]): (row.at, row.actor) for row in session.execute(stmt)}  # (subject, event) -> latest
+    latest = {tuple(row[:5]): tuple(row[5:]) for row in session.execute(stmt)}  # (subject, event) -> at, actor, why
     return [_since(w, latest) for w in work]
 
 
-def _since(work: Work, latest: dict[tuple, tuple[dt.datetime, str]]) -> Work:
+def _since(work: Work, latest: dict[tuple, tuple[dt.datetime, str, str | None]]) -> Work:
     own = (work.cycle, work.stage, work.input, work.unit)
     if work.state == "submitted" and (*own, "submit") in latest:
         work = replace(work, submitted_by=latest[(*own, "submit")][1])
+    if work.is_input and work.state == InputState.RETURNED.value and (*own, "return") in latest:
+        at, actor, comment = latest[(*own, "return")]
+        work = replace(work, returned_at=at.replace(tzinfo=dt.UTC), returned_by=actor, return_comment=comment)
     found = [(latest[(*own, e)][0], e) for e in SINCE_EVENTS if (*own, e) in latest]
     if work.is_input and (work.cycle, work.stage, None, None, "open") in latest:
         found.append((latest[(work.cycle, work.stage, None, None, "open")][0], "open"))

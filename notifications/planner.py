@@ -13,6 +13,9 @@ Who is reminded of what, following the states of the contract:
 - contributors when their stage opens and when their input is returned, and owners
   when their stage is returned (`opened`, `returned`: event notices, one per `open` entry and
   one per returned input or stage, by its newest return in the window: "returned again").
+A reminder of an input that is `returned` (`submit`, `escalation`) tells of the return that
+left it so, however long ago: when, by whom and the comment (`returned_on`, `returned_by`,
+`comment`), and its reason says so.
 
 Slots: each of `before_days` (`before-7`), the deadline day (`deadline`), then every
 `overdue_every_days` after it (`overdue-3`, `overdue-6`, …), all in calendar days in
@@ -35,6 +38,7 @@ from workflows.definition import ReminderPolicy
 
 DUE_FROM = dt.time(7, 0)  # local time from which a slot's day counts as reached
 KINDS = ("submit", "decide", "finish", "escalation", "opened", "returned")
+NOTICES = ("opened", "returned")
 
 
 @dataclass(frozen=True)
@@ -65,13 +69,15 @@ class Due:
     unit: str | None = None
     cycle_name: str = ""
     actor: str | None = None
-    comment: str | None = None
+    comment: str | None = None  # a notice's; for a reminder of a returned input (`returned_on`), the return's
     inputs: tuple[str, ...] = ()  # for `opened`: the names of the inputs now expected
     input_keys: tuple[str, ...] = ()  # for `opened`: their keys, in the same order
     since: str | None = None  # the local date the work began to wait for them, or its deadline moved (`Work.since`)
     since_event: str | None = None  # open, submit, return or deadline: what happened then
     returns: int = 0  # for `returned`: how many returns of the work the notice window holds, this the newest
     state: str | None = None  # the work's state when planned: an escalated input `submitted` waits for approval
+    returned_on: str | None = None  # a reminder of a `returned` input: the local date of the return that left it so,
+    returned_by: str | None = None  # and who returned it (with `comment`, theirs)
 
     def sort_key(self) -> tuple:
         return (self.to.username, self.cycle, self.deadline, self.stage, self.input or "", self.unit or "",
@@ -111,7 +117,8 @@ def standing(agenda: Agenda, at: dt.datetime, items: Iterable[dict]) -> list[dic
     An item stands while `plan` would remind the same person of the same work, of the same
     kind, with the same deadline (a moved deadline starts a fresh series), whichever of its
     slots has been reached by now; an event notice, while `plan` would still tell of its event.
-    What time changes is renewed: the days left, the work's state, and the inputs an `opened` notice asks for.
+    What time changes is renewed: the days left, the work's state, the inputs an `opened` notice asks for, and the
+    return a reminder tells of (the input may have been returned, or returned again, while the item waited).
     """
     now = {_standing_key(d.to.username, d.item_key, d.key_date.isoformat(), d.slot): d for d in _waiting(agenda, at)}
     kept = []
@@ -119,8 +126,17 @@ def standing(agenda: Agenda, at: dt.datetime, items: Iterable[dict]) -> list[dic
         due = now.get(series(item))
         if due is not None:
             kept.append(item | {"days": due.days, "state": due.state, "inputs": list(due.inputs),
-                                "input_keys": list(due.input_keys)})  # fmt: skip
+                                "input_keys": list(due.input_keys)} | _return_renewed(item, due))  # fmt: skip
     return kept
+
+
+def _return_renewed(item: dict, due: Due) -> dict:
+    """The return `due` tells of, where `item` tells of another (or none); {} where they agree, so an item queued
+    before these were kept, about work that is not returned, stays as it is."""
+    now = {"returned_on": due.returned_on, "returned_by": due.returned_by}
+    if item["kind"] not in NOTICES:
+        now["comment"] = due.comment
+    return {key: value for key, value in now.items() if item.get(key) != value}
 
 
 def _waiting(agenda: Agenda, at: dt.datetime) -> Iterator[Due]:
@@ -211,11 +227,18 @@ def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
     day = reached_day(at, work.timezone)
     slot = latest_slot(work.deadline, rules, day)
     if slot is not None:
-        yield from _turn(agenda, work, at, slot, describe(slot, work.deadline))
+        yield from _turn(agenda, work, at, slot, describe(slot, work.deadline) + _returned(work))
     escalated = escalation_slot(work.deadline, rules, day) if work.is_input else None
     if escalated is not None:
         reason = f"{describe(escalated, work.deadline)}, still {work.state}: the stage's owners are told"
-        yield from _escalation(agenda, work, at, escalated, reason, reminded=slot is not None)
+        yield from _escalation(agenda, work, at, escalated, reason + _returned(work), reminded=slot is not None)
+
+
+def _returned(work: Work) -> str:
+    """What a reminder's reason adds for a returned input: `; returned on 2027-03-21 by eva: "Fel i tabell 3"`."""
+    if work.returned_at is None:
+        return ""
+    return f'; returned on {_local_date(work.returned_at, work)} by {work.returned_by}: "{work.return_comment or ""}"'
 
 
 def _turn(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str) -> Iterator[Due]:
@@ -264,11 +287,25 @@ def _due(agenda: Agenda, work: Work, at: dt.datetime, person: Recipient, kind: s
         input=work.input, input_name=work.input_name, unit=work.unit, unit_name=_unit_name(agenda, work, kind),
         deadline=work.deadline, days=(work.deadline - _today(at, work)).days, reason=reason,
         command=command(kind, work), since=_since(work), since_event=work.since_event, state=work.state,
+        **_return_told(work, kind),
     )  # fmt: skip
 
 
+def _return_told(work: Work, kind: str) -> dict:
+    """A reminder of a returned input (to resubmit it, or to its stage's owners) tells of the return; notices do
+    not: a `returned` notice is the return itself."""
+    if work.returned_at is None or kind not in ("submit", "escalation"):
+        return {}
+    return {"returned_on": _local_date(work.returned_at, work), "returned_by": work.returned_by,
+            "comment": work.return_comment}  # fmt: skip
+
+
 def _since(work: Work) -> str | None:
-    return None if work.since is None else work.since.astimezone(zone(work.timezone)).date().isoformat()
+    return None if work.since is None else _local_date(work.since, work)
+
+
+def _local_date(moment: dt.datetime, work: Work) -> str:
+    return moment.astimezone(zone(work.timezone)).date().isoformat()
 
 
 def item_key(kind: str, work: Work, unit: str | None = None) -> str:
@@ -332,7 +369,8 @@ def _for_event(agenda: Agenda, event: Happened, at: dt.datetime, returns: int = 
     for person in _people(agenda, role, unit):
         base = _due(agenda, first, at, person, "submit" if first.is_input else "finish", slot, reason)
         yield dataclasses.replace(base, kind="returned", item_key=item_key("returned", first), key_date=when,
-                                  actor=event.actor, comment=event.comment, returns=returns)  # fmt: skip
+                                  actor=event.actor, comment=event.comment, returns=returns, returned_on=None,
+                                  returned_by=None)  # fmt: skip
 
 
 def _opened(agenda: Agenda, event: Happened, at: dt.datetime, slot: Slot) -> Iterator[Due]:

@@ -251,3 +251,26 @@ def test_an_escalation_sent_before_its_moment_does_not_call_the_input_overdue(cl
     assert "försenat" not in text and "försenat" not in html
     assert "<td>underlaget från Kultur och fritid är inte klart än; du äger etappen</td>" in html
     assert "Varför nu:  planerad till 3 dagar efter tidsgränsen 13 februari 2026, men skickas redan nu" in text
+
+
+def test_plan_says_a_reminder_is_about_a_returned_input_by_whom_and_with_what_comment(cli, run, url):
+    # Monday 2026-02-02: lars returns Socialtjänst's input; on the deadline (Friday 2026-02-13) johanna is reminded.
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    cli("--as", "johanna", "input", "submit", CYCLE, STAGE, "verksamhetsanalys", "--unit", "soc")
+    returned = cli("--as", "lars", "input", "return", CYCLE, STAGE, "verksamhetsanalys", "--unit", "soc",
+                   "-m", "Lägg till elevprognosen\nSe bilaga 2")  # fmt: skip
+    assert returned.code == 0, returned.stderr
+    ran = run("--db", url, "--as", "nils", "reminders", "plan", "--at", "2026-02-13T07:00")
+    assert ran.code == 0, ran.stderr
+    rows = {line.split()[0] + " " + line.split()[4]: line for line in ran.stdout.splitlines()[1:]}
+    assert rows["johanna soc"].endswith(
+        'submit  2026-02-13  on the deadline 2026-02-13; returned on 2026-02-02 by lars: "Lägg till elevprognosen\\nSe '
+        'bilaga 2"'
+    )
+    assert rows["sara bou"].endswith("submit  2026-02-13  on the deadline 2026-02-13")  # missing: as before
+    as_json = json.loads(run("--db", url, "--as", "nils", "reminders", "plan", "--at", "2026-02-13T07:00",
+                             "--format", "json").stdout)  # fmt: skip
+    (johanna,) = [r for r in as_json if r["to"] == "johanna"]
+    assert johanna["reason"] == (
+        'on the deadline 2026-02-13; returned on 2026-02-02 by lars: "Lägg till elevprognosen\nSe bilaga 2"'
+    )

@@ -59,3 +59,27 @@ def test_events_outside_the_window_or_whose_work_moved_on_are_left_out(wheel, cl
         later = agenda.read(session, local("2026-01-20T09:00"), local("2026-01-24T09:00"))
         now = agenda.read(session, local("2026-01-10T09:00"), local("2026-01-12T09:00"))
     assert later.events == () and len(now.events) == 1 and len(now.events[0].work) == 4
+
+
+def test_a_returned_input_is_read_with_its_latest_return_long_after_the_notice_window(wheel, clock):
+    c, s, i = "ange-2027", "omvarldsanalys", "verksamhetsanalys"
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", c, s)
+    actions.submit_input(wheel, "johanna", c, s, i, "soc")
+    actions.return_input(wheel, "lars", c, s, i, "soc", comment="Första")
+    clock.set(local("2026-01-13T09:00"))
+    actions.submit_input(wheel, "johanna", c, s, i, "soc")
+    actions.return_input(wheel, "eva", c, s, i, "soc", comment="Lägg till elevprognosen")
+    actions.submit_input(wheel, "sara", c, s, i, "bou")
+    actions.return_input(wheel, "lars", c, s, i, "bou", comment="Komplettera")
+    actions.submit_input(wheel, "sara", c, s, i, "bou")  # handed in again: no longer returned
+    with wheel.read() as session:
+        found = agenda.read(session, local("2026-02-02T07:00"), local("2026-02-06T07:00"))
+    by_unit = {w.unit: w for w in found.work if w.is_input}
+    soc = by_unit["soc"]
+    assert (soc.state, soc.returned_by, soc.return_comment) == ("returned", "eva", "Lägg till elevprognosen")
+    assert soc.returned_at == local("2026-01-13T09:00")
+    assert found.events == ()
+    assert [(w.returned_at, w.returned_by, w.return_comment) for u, w in sorted(by_unit.items()) if u != "soc"] == [
+        (None, None, None)
+    ] * 3

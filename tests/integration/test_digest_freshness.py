@@ -282,5 +282,26 @@ def test_an_older_digest_goes_out_with_what_no_newer_reminder_carries(opened, cl
     assert "returnerades 12 februari 2026 av lars" in told and "Siffrorna saknas." in told
     assert "Varför nu:  1 dag" not in told and ON_DEADLINE not in told
     reminded = by_id[newer["message_id"]].text()
-    assert f"Varför nu:  {ON_DEADLINE}" in reminded and "returnerades" not in reminded
+    assert f"Varför nu:  returnerades 12 februari 2026 av lars; {ON_DEADLINE}" in reminded  # still returned
+    assert "Kommentar:  Siffrorna saknas." in reminded
     assert [r["status"] for r in rows_of(opened, "sara")] == ["sent", "sent"]
+
+
+def test_a_reminder_that_waited_out_a_return_of_its_input_goes_out_saying_it_was_returned(opened, clock, relay):
+    clock.set(local("2026-02-06T07:05"))  # 7 days before: sara is to hand in bou's input, and the relay is down
+    assert send_reminders(opened, ADMIN, None, relay)["relay_down"]
+    clock.set(local("2026-02-06T09:00"))  # she hands it in and lars returns it, while the relay is still down
+    actions.submit_input(opened, "sara", C, S, INPUT, "bou")
+    actions.return_input(opened, "lars", C, S, INPUT, "bou", comment="Lägg till <elevprognosen>")
+
+    clock.set(local("2026-02-09T10:00"))  # the relay is back; nothing new was planned meanwhile
+    with serving(Sink(port=relay.port)) as sink:
+        deliver(opened, relay)
+        relay.close()
+    (mail,) = [r for r in sink.received if r.to == SARA]
+    text = mail.text()
+    assert "En sak i årshjulet väntar på dig" in text and "etappen" not in text  # the return is the news now
+    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in text
+    assert "   Varför nu:  returnerades 6 februari 2026 av lars; " in text
+    assert "   Kommentar:  Lägg till <elevprognosen>\n" in text
+    assert "<td>Lägg till &lt;elevprognosen&gt;</td>" in mail.html()

@@ -322,3 +322,68 @@ def test_an_escalation_of_an_input_handed_in_on_time_says_it_waits_for_approval_
     assert f"   Att göra:   {waiting}\n" in text and f"<td>{waiting}</td>" in html
     assert "Barn och utbildning är försenat" not in text
     assert "   Att göra:   underlaget från Socialtjänst är försenat; du äger etappen\n" in text  # still missing
+
+
+def entry_of(text: str, unit: str) -> str:
+    """The item of a text digest about `unit`'s input (its unit's name), from its number to its command."""
+    (found,) = [block for block in text.split("\n\n") if f"   Enhet:      {unit}\n" in block
+                or f"   Unit:       {unit}\n" in block]  # fmt: skip
+    return found
+
+
+RETURNED = "Lägg till <elevprognosen> & LSS\nSe bilaga 2."
+
+
+def test_a_reminder_days_after_a_return_says_who_returned_the_input_when_and_why(wheel, clock, smtp, smtp_sink):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "karin", C, S)
+    clock.set(local("2026-01-20T10:00"))
+    actions.submit_input(wheel, "johanna", C, S, INPUT, "soc")
+    actions.return_input(wheel, "lars", C, S, INPUT, "soc", comment=RETURNED)
+    actions.submit_input(wheel, "james", C, S, INPUT, "sbf")
+    actions.return_input(wheel, "eva", C, S, INPUT, "sbf", comment="Add the population forecast")
+    clock.set(local("2026-01-20T10:05"))
+    send_reminders(wheel, ADMIN, None, smtp)  # the notices of the returns, long before the reminders below
+    smtp_sink.take()
+
+    for when, sv, en in [
+        ("2026-02-06T07:00", "7 dagar före tidsgränsen", "7 days before the deadline"),
+        ("2026-02-13T07:00", "tidsgränsen är", "the deadline is"),
+        ("2026-02-16T07:00", "3 dagar efter tidsgränsen", "3 days after the deadline"),
+    ]:
+        sv, en = f"{sv} 13 februari 2026", f"{en} 13 February 2026"
+        clock.set(local(when))
+        planned = {row["to"]: row["reason"] for row in plan_reminders(wheel, ADMIN, None) if row["kind"] == "submit"}
+        assert planned["johanna"].endswith(f'; returned on 2026-01-20 by lars: "{RETURNED}"')
+        assert planned["sara"] == planned["sara"].split(";")[0]  # missing, not returned: as before
+        send_reminders(wheel, ADMIN, None, smtp)
+        by_to = {r.to.split("@")[0]: r for r in smtp_sink.take()}
+
+        johanna = by_to["johanna.nilsson"]
+        assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in johanna.text()
+        assert f"   Varför nu:  returnerades 20 januari 2026 av lars; {sv}\n" in johanna.text()
+        assert "   Kommentar:  Lägg till <elevprognosen> & LSS\n               Se bilaga 2.\n" in johanna.text()
+        html = johanna.html()
+        assert f"<td>returnerades 20 januari 2026 av lars; {sv}</td>" in html
+        assert "<td>Lägg till &lt;elevprognosen&gt; &amp; LSS\nSe bilaga 2.</td>" in html
+        assert "<elevprognosen>" not in html
+
+        james = by_to["james.whitfield"]  # reads English
+        assert "   To do:      it was returned: correct it and submit again\n" in james.text()
+        assert f"   Why now:    returned on 20 January 2026 by eva; {en}\n" in james.text()
+        assert "   Comment:    Add the population forecast\n" in james.text()
+        assert f"<td>returned on 20 January 2026 by eva; {en}</td>" in james.html()
+        assert "<td>Add the population forecast</td>" in james.html()
+
+        sara = by_to["sara.lund"].text()  # her input is missing: her reminder reads as it always did
+        assert f"   Att göra:   lämna in underlaget för Barn och utbildning\n   Varför nu:  {sv}\n" in sara
+        assert "returnerades" not in sara and "Kommentar" not in sara
+
+    karin = by_to["karin.lindqvist"]  # 3 days overdue: the stage's owner is told, and why it is still not done
+    soc = entry_of(karin.text(), "Socialtjänst")
+    assert "   Att göra:   underlaget från Socialtjänst är försenat; du äger etappen\n" in soc
+    assert "   Varför nu:  returnerades 20 januari 2026 av lars; 3 dagar efter tidsgränsen 13 februari 2026\n" in soc
+    assert "   Kommentar:  Lägg till <elevprognosen> & LSS\n" in soc
+    assert "Lägg till &lt;elevprognosen&gt; &amp; LSS" in karin.html()
+    kultur = entry_of(karin.text(), "Kultur och fritid")  # missing: as before
+    assert "   Varför nu:  3 dagar efter tidsgränsen 13 februari 2026\n" in kultur and "Kommentar" not in kultur

@@ -184,3 +184,23 @@ def test_an_owner_whose_own_turn_it_is_gets_the_reminder_to_act_not_an_escalatio
     assert planned_for(item("missing")) == [("karin", "submit"), ("oskar", "escalation")]
     # she submitted it herself, so may not decide it (four eyes): the escalation is hers to hear
     assert ("karin", "escalation") in planned_for(item("submitted", submitted_by="karin"))
+
+
+def test_a_reminder_of_a_returned_input_says_who_returned_it_when_and_why():
+    # returned late on 20 March UTC, which is 21 March in Stockholm
+    comment = "Fel i tabell 3\nSe bilaga"
+    back = item("returned", returned_at=dt.datetime(2027, 3, 20, 23, 30, tzinfo=dt.UTC), returned_by="eva",
+                return_comment=comment)  # fmt: skip
+    told = ("2027-03-21", "eva", comment)
+    (due,) = plan(Agenda((back,), (), PEOPLE, UNITS), at("2027-03-24T07:00"))
+    assert (due.to.username, due.kind, due.returned_on, due.returned_by, due.comment) == ("johanna", "submit", *told)
+    assert due.reason == f'7 days before the deadline 2027-03-31; returned on 2027-03-21 by eva: "{comment}"'
+    found = plan(Agenda((back,), (), PEOPLE, UNITS), at("2027-04-03T08:00"))
+    assert [(d.to.username, d.kind, d.returned_on, d.returned_by, d.comment) for d in found] == [
+        ("johanna", "submit", *told), ("karin", "escalation", *told)]  # fmt: skip
+    assert found[1].reason == ("3 days after the deadline 2027-03-31, still returned: the stage's owners are told; "
+                               f'returned on 2027-03-21 by eva: "{comment}"')  # fmt: skip
+    # what is not returned says nothing of a return
+    missing = plan(Agenda((item("missing"),), (), PEOPLE, UNITS), at("2027-03-24T07:00"))
+    assert [(d.returned_on, d.returned_by, d.comment, d.reason) for d in missing] == [
+        (None, None, None, "7 days before the deadline 2027-03-31")]  # fmt: skip

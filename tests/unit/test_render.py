@@ -392,3 +392,63 @@ def test_a_per_meeting_stage_is_named_with_its_meeting_so_two_instances_read_apa
                               "(2 dagar försenad) och 1 till"  # fmt: skip
     assert "<strong>Ekonomisk rapport till kommunstyrelsen (meeting of 13 April 2027)</strong>" in english.html
     assert "Tertialrapport per 30 april\n" in render(person("sv"), [payload("finish", input_name=None)]).text
+
+
+def returned_input(kind: str = "submit", slot: str = "before-7", days: int = 7, **changes) -> dict:
+    """A reminder about an input that is returned, as planned days after the return (no notice of it in the digest)."""
+    back = {
+        "returned_on": "2027-05-03",
+        "returned_by": "eva",
+        "comment": "Lägg till <b>prognosen</b> & LSS\nSe bilaga 2.",
+    }
+    return slotted(slot, days, kind) | back | changes
+
+
+@pytest.mark.parametrize("slot, days, sv, en", SLOT_PHRASES)
+def test_a_reminder_of_a_returned_input_says_who_returned_it_when_and_with_what_comment(slot, days, sv, en):
+    item = returned_input(slot=slot, days=days)
+    swedish, english = render(person("sv"), [item]), render(person("en"), [item])
+    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in swedish.text
+    assert f"   Varför nu:  returnerades 3 maj 2027 av eva; {sv}\n" in swedish.text
+    assert "   Kommentar:  Lägg till <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in swedish.text
+    assert f'<th align="left">Varför nu</th><td>returnerades 3 maj 2027 av eva; {sv}</td>' in swedish.html
+    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS\nSe bilaga 2.</td>" in swedish.html
+    assert "<b>" not in swedish.html
+    assert "   To do:      it was returned: correct it and submit again\n" in english.text
+    assert f"   Why now:    returned on 3 May 2027 by eva; {en}\n" in english.text
+    assert "   Comment:    Lägg till <b>prognosen</b> & LSS\n" in english.text
+    assert f'<th align="left">Why now</th><td>returned on 3 May 2027 by eva; {en}</td>' in english.html
+    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS\nSe bilaga 2.</td>" in english.html
+
+
+def test_a_reminder_of_a_returned_input_whose_slot_passed_before_the_return_or_a_move_says_what_happened():
+    begun = returned_input(days=6, returned_on="2027-05-04", since="2027-05-04", since_event="return")  # slot: 3 May
+    assert "   Varför nu:  returnerades 4 maj 2027 av eva\n" in render(person("sv"), [begun]).text
+    moved = returned_input(days=5, since="2027-05-04", since_event="deadline")  # moved after the return
+    assert ("   Why now:    returned on 3 May 2027 by eva; the deadline was moved to 10 May 2027 on 4 May 2027\n"
+            in render(person("en"), [moved]).text)  # fmt: skip
+
+
+def test_an_escalation_of_a_returned_input_tells_the_owner_of_the_return_and_its_comment():
+    item = returned_input("escalation", slot="overdue-3", days=-3)
+    swedish, english = render(person("sv"), [item]), render(person("en"), [item])
+    assert "   Att göra:   underlaget från Socialtjänst är försenat; du äger etappen\n" in swedish.text
+    assert "   Varför nu:  returnerades 3 maj 2027 av eva; 3 dagar efter tidsgränsen 10 maj 2027\n" in swedish.text
+    assert "   Kommentar:  Lägg till <b>prognosen</b> & LSS\n" in swedish.text
+    assert "   To do:      the input from Socialtjänst is overdue; you own the stage\n" in english.text
+    assert "<td>returned on 3 May 2027 by eva; 3 days after the deadline 10 May 2027</td>" in english.html
+    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS\nSe bilaga 2.</td>" in english.html
+
+
+def test_a_returned_notice_and_the_later_reminder_of_the_same_input_are_one_item_told_once():
+    notice = payload("returned", key_date="2027-05-03", actor="eva", comment="Lägg till <b>prognosen</b> & LSS")
+    done = render(person("sv"), [notice, returned_input(comment="Lägg till <b>prognosen</b> & LSS")])
+    assert done.text.count("returnerades 3 maj 2027 av eva") == 1 and done.text.count("Kommentar:") == 1
+    assert "   Varför nu:  returnerades 3 maj 2027 av eva; 7 dagar före tidsgränsen 10 maj 2027\n" in done.text
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("locale", ["sv", "en"])
+def test_a_digest_of_work_not_returned_reads_the_same_with_the_return_fields_planned_empty(kind, locale):
+    item = payload(kind)
+    assert render(person(locale), [item]) == render(person(locale), [item | {"returned_on": None, "returned_by": None}])
