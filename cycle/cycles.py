@@ -34,7 +34,7 @@ class Started:
     stages: int
     inputs: int
     seq: int
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # the definition's own (as `workflow check` gives them), then the year's plan's
 
 
 def cycle_id(workflow: Workflow, year: int) -> str:
@@ -63,7 +63,13 @@ def start_cycle(db: Database, actor: str, workflow: Workflow, year: int) -> Star
         event = log.Event("cycle_start", cycle=cid, to_state="started", detail=log.detail_json(detail),
                           comment=file_name)  # fmt: skip
         entry = log.append(session, actor, db.clock.now(), event)
-        return Started(cid, len(stages), len(inputs), entry.seq, tuple(warnings))
+        return Started(cid, len(stages), len(inputs), entry.seq, (*_own_warnings(workflow), *warnings))
+
+
+def _own_warnings(workflow: Workflow) -> tuple[str, ...]:
+    """What `workflow check` warns of in the definition, as it words it (`FILE: path: why (line N)`): the admin
+    starting the year's cycle should see it too."""
+    return tuple(f"{workflow.source}: {warning}" for warning in workflow.warnings)
 
 
 def _file_name(workflow: Workflow) -> str | None:

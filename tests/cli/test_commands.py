@@ -436,8 +436,23 @@ def test_cycle_start_warns_of_a_stage_due_before_the_last_meeting_stage_it_waits
     ran = run("--db", url, "--as", "nils", "cycle", "start", str(path), "--year", "2028")
     assert ran.code == 0, ran.stderr
     assert ran.stdout == "ange-2028\n"
-    assert ran.stderr.splitlines()[0] == (
+    definition, year = ran.stderr.splitlines()[:2]  # the rule, as `workflow check` warns of it, then this year's dates
+    assert definition.startswith(f"warning: {path}: stages[10].after[0]: 'tidig' is due Y-01-02, but waits for ")
+    assert year == (
         "warning: stage 'tidig' is due 2027-12-30 but waits for every instance of 'ks-ekonomirapport', the last "
         "due 2028-02-22 (for the ks meeting on 2028-02-29): it cannot open before its deadline; move its deadline "
         "with `arshjul deadline set`, or take 'ks-ekonomirapport' out of its 'after' for the cycles to come"
     )
+
+
+def test_cycle_start_shows_the_definitions_own_warnings_as_workflow_check_does_and_starts(run, url, tmp_path):
+    text = ANGE.read_text(encoding="utf-8")
+    path = tmp_path / "ange.yaml"
+    path.write_text(text.replace("  before_days: [28, 7, 1]\n", "  before_days: [28, 7, 7]\n", 1), encoding="utf-8")
+    checked = run("workflow", "check", str(path))
+    (warning,) = [line for line in checked.stderr.splitlines() if line.startswith("warning: ")]
+    assert "before_days[2]: 7 is already before_days[1]" in warning
+    ran = run("--db", url, "--as", "nils", "cycle", "start", str(path), "--year", "2028")
+    assert ran.code == 0, ran.stderr
+    assert ran.stdout == "ange-2028\n"
+    assert ran.stderr.splitlines() == [warning, "started ange-2028: 11 stage(s), 56 input(s) (log #3)"]
