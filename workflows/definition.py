@@ -19,6 +19,7 @@ LOCALES = ("sv", "en")
 MONTHS = "January February March April May June July August September October November December".split()
 # A cycle for Y spans the analysis in Y-1 to the annual report in Y+1 (domain.md).
 MAX_YEAR_OFFSET = 1
+EXPECTED = "expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD"
 DEADLINE_RULE = re.compile(r"Y(?:([+-])(\d{1,2}))?-(\d{2})-(\d{2})")
 
 
@@ -46,7 +47,7 @@ class DeadlineRule:
         """
         match = DEADLINE_RULE.fullmatch(text)
         if not match:
-            raise ValueError(f"{text!r} is not a deadline rule (expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD, e.g. Y-1-04-30)")
+            raise ValueError(f"{text!r} is not a deadline rule ({EXPECTED}, e.g. Y-1-04-30)")
         sign, years = match.group(1), int(match.group(2) or 0)
         month, day = int(match.group(3)), int(match.group(4))
         offset = -years if sign == "-" else years
@@ -60,13 +61,13 @@ class DeadlineRule:
             what = "for the cycle's own year" if offset == 0 else "(no leading zero)"
             raise ValueError(f"{text!r}: write {plain} {what}")
         if not 1 <= month <= 12:
-            raise ValueError(f"month {month} is not a month (expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD)")
+            raise ValueError(f"month {month} is not a month ({EXPECTED})")
         if (month, day) == (2, 29):
             year = text[: -len("-02-29")]
             raise ValueError(f"{text} does not exist in every year; use {year}-02-28 or {year}-03-01")
         last = calendar.monthrange(2001, month)[1]  # a common year: the rule must hold in every year
         if not 1 <= day <= last:
-            raise ValueError(f"{MONTHS[month - 1]} has no day {day} (expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD)")
+            raise ValueError(f"{MONTHS[month - 1]} has no day {day} ({EXPECTED})")
         return cls(offset, month, day)
 
 
