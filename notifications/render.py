@@ -112,6 +112,13 @@ def language(locale: str | None) -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
 
+def html_lines(text: str):
+    """Text for HTML: escaped, each line break a `<br>` (mail programs run a bare newline's lines together)."""
+    from markupsafe import Markup, escape
+
+    return Markup("<br>\n").join(escape(line) for line in text.splitlines())
+
+
 def _environment(autoescape: bool) -> jinja2.Environment:
     import jinja2  # only where messages are built: `entries` is read where digests are counted
 
@@ -125,6 +132,7 @@ def _environment(autoescape: bool) -> jinja2.Environment:
     )
     env.filters["longdate"] = long_date
     env.filters["meeting"] = meeting
+    env.filters["lines"] = html_lines
     env.tests["late"] = late
     env.tests["early"] = early
     env.tests["begun"] = begun

@@ -365,7 +365,7 @@ def test_a_reminder_days_after_a_return_says_who_returned_the_input_when_and_why
         assert "   Kommentar:  Lägg till <elevprognosen> & LSS\n               Se bilaga 2.\n" in johanna.text()
         html = johanna.html()
         assert f"<td>returnerades 20 januari 2026 av lars; {sv}</td>" in html
-        assert "<td>Lägg till &lt;elevprognosen&gt; &amp; LSS\nSe bilaga 2.</td>" in html
+        assert "<td>Lägg till &lt;elevprognosen&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in html
         assert "<elevprognosen>" not in html
 
         james = by_to["james.whitfield"]  # reads English

@@ -412,13 +412,13 @@ def test_a_reminder_of_a_returned_input_says_who_returned_it_when_and_with_what_
     assert f"   Varför nu:  returnerades 3 maj 2027 av eva; {sv}\n" in swedish.text
     assert "   Kommentar:  Lägg till <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in swedish.text
     assert f'<th align="left">Varför nu</th><td>returnerades 3 maj 2027 av eva; {sv}</td>' in swedish.html
-    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS\nSe bilaga 2.</td>" in swedish.html
+    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in swedish.html
     assert "<b>" not in swedish.html
     assert "   To do:      it was returned: correct it and submit again\n" in english.text
     assert f"   Why now:    returned on 3 May 2027 by eva; {en}\n" in english.text
     assert "   Comment:    Lägg till <b>prognosen</b> & LSS\n" in english.text
     assert f'<th align="left">Why now</th><td>returned on 3 May 2027 by eva; {en}</td>' in english.html
-    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS\nSe bilaga 2.</td>" in english.html
+    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in english.html
 
 
 def test_a_reminder_of_a_returned_input_whose_slot_passed_before_the_return_or_a_move_says_what_happened():
@@ -437,7 +437,7 @@ def test_an_escalation_of_a_returned_input_tells_the_owner_of_the_return_and_its
     assert "   Kommentar:  Lägg till <b>prognosen</b> & LSS\n" in swedish.text
     assert "   To do:      the input from Socialtjänst is overdue; you own the stage\n" in english.text
     assert "<td>returned on 3 May 2027 by eva; 3 days after the deadline 10 May 2027</td>" in english.html
-    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS\nSe bilaga 2.</td>" in english.html
+    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in english.html
 
 
 def test_a_returned_notice_and_the_later_reminder_of_the_same_input_are_one_item_told_once():
@@ -452,3 +452,11 @@ def test_a_returned_notice_and_the_later_reminder_of_the_same_input_are_one_item
 def test_a_digest_of_work_not_returned_reads_the_same_with_the_return_fields_planned_empty(kind, locale):
     item = payload(kind)
     assert render(person(locale), [item]) == render(person(locale), [item | {"returned_on": None, "returned_by": None}])
+
+
+@pytest.mark.parametrize("locale", ["sv", "en"])
+def test_a_comment_of_several_lines_keeps_its_lines_in_the_html_part_escaped(locale):
+    comment = "Lägg till <elevprognosen> & LSS\nSe bilaga 2."
+    done = render(person(locale), [payload("returned", comment=comment)])
+    assert "<td>Lägg till &lt;elevprognosen&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in done.html
+    assert "Lägg till <elevprognosen> & LSS\n" in done.text
