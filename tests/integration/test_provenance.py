@@ -34,28 +34,34 @@ def copies(tmp_path):
     return org, wheel
 
 
+def keeps(found: dict, path) -> bool:
+    """Whether a log entry names the file at `path` and holds the SHA-256 `sha256sum` prints for it."""
+    return (
+        found["comment"] == str(path)
+        and found["detail"]["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+
+
+def started(db, clock, org, workflow) -> dict:
+    """The cycle_start entry of the 2027 cycle of `workflow`, begun after loading `org`."""
+    load_organisation(db, ADMIN, read_organisation(org))
+    clock.set(dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
+    start_cycle(db, ADMIN, workflow, 2027)
+    return entry(db, "cycle_start")
+
+
 def test_the_org_load_entry_keeps_the_sha256_of_the_files_bytes(db, copies):
     org, _ = copies
     load_organisation(db, ADMIN, read_organisation(org))
-    found = entry(db, "org_load")
-    assert found["comment"] == str(org)
-    assert found["detail"]["file_sha256"] == hashlib.sha256(org.read_bytes()).hexdigest()
+    assert keeps(entry(db, "org_load"), org)
 
 
 def test_the_cycle_start_entry_keeps_the_definitions_file_name_and_sha256(db, clock, copies):
     org, wheel = copies
-    load_organisation(db, ADMIN, read_organisation(org))
-    clock.set(dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
-    start_cycle(db, ADMIN, load_workflow(wheel), 2027)
-    found = entry(db, "cycle_start")
-    assert found["comment"] == str(wheel)
-    assert found["detail"]["file_sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert keeps(started(db, clock, org, load_workflow(wheel)), wheel)
 
 
 def test_a_definition_built_in_memory_claims_no_file(db, clock, copies):
     org, _ = copies
-    load_organisation(db, ADMIN, read_organisation(org))
-    clock.set(dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
-    start_cycle(db, ADMIN, parse_workflow(yaml.safe_load(ANGE.read_text(encoding="utf-8"))), 2027)
-    found = entry(db, "cycle_start")
+    found = started(db, clock, org, parse_workflow(yaml.safe_load(ANGE.read_text(encoding="utf-8"))))
     assert found["comment"] is None and "file_sha256" not in found["detail"]
