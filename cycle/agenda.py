@@ -4,8 +4,8 @@ The reminder planner (in `notifications/`) is pure; this module is its database 
 It returns plain frozen rows and reads in a fixed number of queries, whatever the
 number of cycles: the open inputs, the open and submitted stages, who submitted the
 submitted ones (four-eyes: that person may not decide them, so is not reminded to) and
-who returned the returned ones, when and with what comment (every reminder of such an
-input says so, however long ago), the recent `open` and `return` events, the role
+who returned the returned inputs and stages, when and with what comment (every reminder
+of such work says so, however long ago), the recent `open` and `return` events, the role
 holders and the unit names.
 
 Cost follows what is due, not what exists: every input row carries `remind_from`,
@@ -73,7 +73,8 @@ class Work:
     # returned) or its deadline was moved, whichever is latest (aware, UTC), and that entry's event.
     since: dt.datetime | None = None
     since_event: str | None = None
-    # For an input that is `returned`: the return that left it so (aware, UTC), who returned it and their comment.
+    # For an input that is `returned`, or a stage its deciding unit returned (`open` again after a `return`): the
+    # return that left it so (aware, UTC), who returned it and their comment.
     returned_at: dt.datetime | None = None
     returned_by: str | None = None
     return_comment: str | None = None
@@ -191,8 +192,8 @@ def _work(row) -> Work:
 
 def _with_history(session: Session, work: list[Work], until: dt.datetime) -> list[Work]:
     """Who submitted each submitted item (four-eyes: not to be reminded to decide it), who returned each returned
-    input, when and why (`Work.returned_at`), and when each piece of work began its current wait (`Work.since`),
-    from one read of the log's entries about them (ix_log_subject)."""
+    input or stage, when and why (`Work.returned_at`), and when each piece of work began its current wait
+    (`Work.since`), from one read of the log's entries about them (ix_log_subject)."""
     if not work:
         return work
     stmt = (
@@ -210,7 +211,7 @@ def _since(work: Work, latest: dict[tuple, tuple[dt.datetime, str, str | None]])
     own = (work.cycle, work.stage, work.input, work.unit)
     if work.state == "submitted" and (*own, "submit") in latest:
         work = replace(work, submitted_by=latest[(*own, "submit")][1])
-    if work.is_input and work.state == InputState.RETURNED.value and (*own, "return") in latest:
+    if _returned(work) and (*own, "return") in latest:
         at, actor, comment = latest[(*own, "return")]
         work = replace(work, returned_at=at.replace(tzinfo=dt.UTC), returned_by=actor, return_comment=comment)
     found = [(latest[(*own, e)][0], e) for e in SINCE_EVENTS if (*own, e) in latest]
@@ -220,6 +221,14 @@ def _since(work: Work, latest: dict[tuple, tuple[dt.datetime, str, str | None]])
         return work
     at, event = max(found)
     return replace(work, since=at.replace(tzinfo=dt.UTC), since_event=event)
+
+
+def _returned(work: Work) -> bool:
+    """Whether the work waits because it was returned: an input `returned`, or a stage `open` again. A stage opens
+    from pending once; after that only a return makes it open, so its newest `return` entry is why it is."""
+    if work.is_input:
+        return work.state == InputState.RETURNED.value
+    return work.state == StageState.OPEN.value
 
 
 def _notice_entries(session: Session, since: dt.datetime, until: dt.datetime) -> list:

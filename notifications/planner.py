@@ -13,9 +13,10 @@ Who is reminded of what, following the states of the contract:
 - contributors when their stage opens and when their input is returned, and owners
   when their stage is returned (`opened`, `returned`: event notices, one per `open` entry and
   one per returned input or stage, by its newest return in the window: "returned again").
-A reminder of an input that is `returned` (`submit`, `escalation`) tells of the return that
-left it so, however long ago: when, by whom and the comment (`returned_on`, `returned_by`,
-`comment`), and its reason says so.
+A reminder of an input that is `returned` (`submit`, `escalation`), or to finish a stage
+its deciding unit returned (`finish`), tells of the return that left it so, however long
+ago: when, by whom and the comment (`returned_on`, `returned_by`, `comment`), and its
+reason says so.
 
 Slots: each of `before_days` (`before-7`), the deadline day (`deadline`), then every
 `overdue_every_days` after it (`overdue-3`, `overdue-6`, …), all in calendar days in
@@ -69,15 +70,15 @@ class Due:
     unit: str | None = None
     cycle_name: str = ""
     actor: str | None = None
-    comment: str | None = None  # a notice's; for a reminder of a returned input (`returned_on`), the return's
+    comment: str | None = None  # a notice's; for a reminder of returned work (`returned_on`), the return's
     inputs: tuple[str, ...] = ()  # for `opened`: the names of the inputs now expected
     input_keys: tuple[str, ...] = ()  # for `opened`: their keys, in the same order
     since: str | None = None  # the local date the work began to wait for them, or its deadline moved (`Work.since`)
     since_event: str | None = None  # open, submit, return or deadline: what happened then
     returns: int = 0  # for `returned`: how many returns of the work the notice window holds, this the newest
     state: str | None = None  # the work's state when planned: an escalated input `submitted` waits for approval
-    returned_on: str | None = None  # a reminder of a `returned` input: the local date of the return that left it so,
-    returned_by: str | None = None  # and who returned it (with `comment`, theirs)
+    returned_on: str | None = None  # a reminder of a returned input or stage: the local date of the return that
+    returned_by: str | None = None  # left it so, and who returned it (with `comment`, theirs)
 
     def sort_key(self) -> tuple:
         return (self.to.username, self.cycle, self.deadline, self.stage, self.input or "", self.unit or "",
@@ -235,7 +236,7 @@ def _for_work(agenda: Agenda, work: Work, at: dt.datetime) -> Iterator[Due]:
 
 
 def _returned(work: Work) -> str:
-    """What a reminder's reason adds for a returned input: `; returned on 2027-03-21 by eva: "Fel i tabell 3"`."""
+    """What a reminder's reason adds for returned work: `; returned on 2027-03-21 by eva: "Fel i tabell 3"`."""
     if work.returned_at is None:
         return ""
     return f'; returned on {_local_date(work.returned_at, work)} by {work.returned_by}: "{work.return_comment or ""}"'
@@ -292,9 +293,9 @@ def _due(agenda: Agenda, work: Work, at: dt.datetime, person: Recipient, kind: s
 
 
 def _return_told(work: Work, kind: str) -> dict:
-    """A reminder of a returned input (to resubmit it, or to its stage's owners) tells of the return; notices do
-    not: a `returned` notice is the return itself."""
-    if work.returned_at is None or kind not in ("submit", "escalation"):
+    """A reminder of a returned input (to resubmit it, or to its stage's owners) or of a returned stage (to its
+    owners, to finish it) tells of the return; notices do not: a `returned` notice is the return itself."""
+    if work.returned_at is None or kind not in ("submit", "escalation", "finish"):
         return {}
     return {"returned_on": _local_date(work.returned_at, work), "returned_by": work.returned_by,
             "comment": work.return_comment}  # fmt: skip

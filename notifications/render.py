@@ -14,10 +14,10 @@ The context every digest template gets:
   deadline, days, slot, slot_kind, slot_days, key_date, reason, command, actor,
   comment, inputs, item_key, to`, (from items queued since they exist) `since, since_event`,
   `input_keys` and `state` (the work's state: an escalated input `submitted` waits for approval),
-  `returned_on, returned_by` (a reminder of an input that is returned: the return that left it so,
-  whose comment is `comment`; None otherwise), and `notice`: None, or the
+  `returned_on, returned_by` (a reminder of an input that is returned, or to finish a stage that was
+  returned: the return that left it so, whose comment is `comment`; None otherwise), and `notice`: None, or the
   `{kind, key_date, actor, comment, returns}` of what happened that a reminder tells with: the notice
-  of its work in the same digest, else, for a returned input, its return (`returns` None); a
+  of its work in the same digest, else, for a returned input or stage, its return (`returns` None); a
   `returned` notice also has `returns`, the number of returns of its work it stands for (more than 1:
   it was returned again);
 - `count`: the number of entries.
@@ -163,9 +163,9 @@ def entries(items: list[dict]) -> list[dict]:
     `kind, key_date, actor, comment` (and whose `comment` is the notice's). An `opened` notice then asks only for
     the inputs no reminder in the digest is about, and is left out when none is left. Several returns of the same
     work are told once, by the newest (its comment), with `returns` the number of them (more than 1: "again").
-    A reminder about a returned input (`returned_on`) without a notice of its return in the digest (sent days after
-    the return) tells of that return the same way, so it reads as one that came with the notice; it does so rather
-    than tell of its stage's opening, which it still stands for in an `opened` notice.
+    A reminder about a returned input or stage (`returned_on`) without a notice of its return in the digest (sent
+    days after the return) tells of that return the same way, so it reads as one that came with the notice; it does
+    so rather than tell of its stage's opening, which it still stands for in an `opened` notice.
     All stay in the outbox as they are: this is only how they read.
     """
     returned = _newest_returns(items)
@@ -215,7 +215,8 @@ def _notice_of(item: dict, returned: dict[tuple, dict], opened: dict[tuple, dict
 
 
 def _return_of(item: dict) -> dict | None:
-    """What a reminder of a returned input tells of its return, as a notice of it would; None for other work."""
+    """What a reminder of a returned input or stage tells of its return, as a notice of it would; None for other
+    work."""
     if not item.get("returned_on"):  # also items queued before returns were kept with reminders
         return None
     return {"kind": "returned", "key_date": item["returned_on"], "actor": item["returned_by"],

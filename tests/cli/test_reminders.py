@@ -274,3 +274,27 @@ def test_plan_says_a_reminder_is_about_a_returned_input_by_whom_and_with_what_co
     assert johanna["reason"] == (
         'on the deadline 2026-02-13; returned on 2026-02-02 by lars: "Lägg till elevprognosen\nSe bilaga 2"'
     )
+
+
+def test_plan_says_a_reminder_to_finish_is_about_a_returned_stage_by_whom_and_with_what_comment(cli, run, url):
+    # Monday 2026-02-02: the analysis is handed in and approved, oskar submits the stage and lars returns it.
+    cli("--as", "oskar", "stage", "open", CYCLE, STAGE)
+    for unit, contributor in (("bou", "sara"), ("soc", "johanna"), ("sbf", "james"), ("kultur", "linnea")):
+        cli("--as", contributor, "input", "submit", CYCLE, STAGE, "verksamhetsanalys", "--unit", unit)
+        cli("--as", "eva", "input", "approve", CYCLE, STAGE, "verksamhetsanalys", "--unit", unit)
+    assert cli("--as", "oskar", "stage", "submit", CYCLE, STAGE).code == 0
+    comment = "Lägg till skatteprognosen\nSe bilaga 2"
+    returned = cli("--as", "lars", "stage", "return", CYCLE, STAGE, "-m", comment)
+    assert returned.code == 0, returned.stderr
+    # 28 days before the stage's deadline (Friday 2026-03-13), its owners are reminded to finish it.
+    ran = run("--db", url, "--as", "nils", "reminders", "plan", "--at", "2026-02-13T07:00")
+    assert ran.code == 0, ran.stderr
+    reason = f'28 days before the deadline 2026-03-13; returned on 2026-02-02 by lars: "{comment}"'
+    rows = ran.stdout.splitlines()[1:]
+    assert [row.split()[:3] for row in rows] == [[who, CYCLE, STAGE] for who in ("karin", "maria", "oskar")]
+    assert all(row.endswith(f"  finish  2026-03-13  {reason}".replace("\n", "\\n")) for row in rows)  # one line
+    as_json = json.loads(run("--db", url, "--as", "nils", "reminders", "plan", "--at", "2026-02-13T07:00",
+                             "--format", "json").stdout)  # fmt: skip
+    assert [(r["to"], r["kind"], r["input"], r["reason"]) for r in as_json] == [
+        (who, "finish", None, reason) for who in ("karin", "maria", "oskar")
+    ]

@@ -83,3 +83,42 @@ def test_a_returned_input_is_read_with_its_latest_return_long_after_the_notice_w
     assert [(w.returned_at, w.returned_by, w.return_comment) for u, w in sorted(by_unit.items()) if u != "soc"] == [
         (None, None, None)
     ] * 3
+
+
+def handed_in_and_approved(db, c: str, s: str) -> None:
+    """Every unit's input to `s` submitted by its contributor and approved by lars."""
+    for unit, contributor in (("bou", "sara"), ("soc", "johanna"), ("sbf", "james"), ("kultur", "linnea")):
+        actions.submit_input(db, contributor, c, s, "verksamhetsanalys", unit)
+        actions.approve_input(db, "lars", c, s, "verksamhetsanalys", unit)
+
+
+def test_a_returned_stage_is_read_with_its_latest_return_and_an_unreturned_one_with_none(wheel, clock):
+    c, s = "ange-2027", "omvarldsanalys"
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "oskar", c, s)
+    handed_in_and_approved(wheel, c, s)
+    actions.submit_stage(wheel, "oskar", c, s)
+    actions.return_stage(wheel, "lars", c, s, comment="Första")
+    clock.set(local("2026-01-13T09:00"))
+    actions.submit_stage(wheel, "oskar", c, s)
+    actions.return_stage(wheel, "eva", c, s, comment="Skatteprognosen\nSe bilaga")
+    with wheel.read() as session:
+        found = agenda.read(session, local("2026-02-02T07:00"), local("2026-02-06T07:00"))
+    (back,) = [w for w in found.work if w.stage == s and not w.is_input]
+    assert (back.state, back.returned_by, back.return_comment) == ("open", "eva", "Skatteprognosen\nSe bilaga")
+    assert back.returned_at == local("2026-01-13T09:00") and found.events == ()
+
+    clock.set(local("2026-02-02T09:00"))
+    actions.submit_stage(wheel, "oskar", c, s)  # handed in again: waits for a decision, no longer returned
+    with wheel.read() as session:
+        found = agenda.read(session, local("2026-02-02T07:00"), local("2026-02-06T07:00"))
+    (again,) = [w for w in found.work if w.stage == s and not w.is_input]
+    assert (again.state, again.returned_at, again.returned_by, again.return_comment) == ("submitted", None, None, None)
+
+
+def test_a_stage_open_for_the_first_time_is_read_without_a_return(wheel, clock):
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "oskar", "ange-2027", "omvarldsanalys")
+    with wheel.read() as session:
+        found = agenda.read(session, local("2026-02-02T07:00"), local("2026-02-06T07:00"))
+    assert [(w.returned_at, w.returned_by, w.return_comment) for w in found.work] == [(None, None, None)] * 5

@@ -7,12 +7,15 @@ the outbox row its Message-ID names.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import select
 
 from cycle import actions
 from cycle.clock import parse_date
 from cycle.models import OutboxItem, OutboxMessage
+from cycle.organisation import load_organisation
 from notifications.service import list_reminders, plan_reminders, send_reminders
 from tests.integration.conftest import ADMIN, local
 
@@ -387,3 +390,76 @@ def test_a_reminder_days_after_a_return_says_who_returned_the_input_when_and_why
     assert "Lägg till &lt;elevprognosen&gt; &amp; LSS" in karin.html()
     kultur = entry_of(karin.text(), "Kultur och fritid")  # missing: as before
     assert "   Varför nu:  3 dagar efter tidsgränsen 13 februari 2026\n" in kultur and "Kommentar" not in kultur
+
+
+STAGE_RETURNED = "Lägg till <skatteprognosen> & SKR\nSe bilaga 2."
+
+
+def test_a_reminder_to_finish_a_returned_stage_says_who_returned_it_when_and_why(
+    wheel, clock, smtp, smtp_sink, ange_org
+):
+    # oskar reads English (one more load of the organisation); karin and maria Swedish
+    english = [dataclasses.replace(p, locale="en") if p.username == "oskar" else p for p in ange_org.people]
+    load_organisation(wheel, ADMIN, dataclasses.replace(ange_org, people=tuple(english)))
+    clock.set(local("2026-01-12T09:00"))
+    actions.open_stage(wheel, "oskar", C, S)
+    for unit, contributor in CONTRIBUTORS.items():
+        actions.submit_input(wheel, contributor, C, S, INPUT, unit)
+        actions.approve_input(wheel, "eva", C, S, INPUT, unit)
+    clock.set(local("2026-01-20T10:00"))
+    actions.submit_stage(wheel, "oskar", C, S)
+    actions.return_stage(wheel, "lars", C, S, comment=STAGE_RETURNED)
+    clock.set(local("2026-01-20T10:05"))
+    send_reminders(wheel, ADMIN, None, smtp)  # the notice of the return, to the stage's owners
+    notices = {r.to.split(".")[0]: r for r in smtp_sink.take()}
+    assert sorted(notices) == ["karin", "maria", "oskar"]
+    told = notices["karin"].text()
+    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in told
+    assert "   Varför nu:  returnerades 20 januari 2026 av lars\n" in told
+    assert "   Kommentar:  Lägg till <skatteprognosen> & SKR\n               Se bilaga 2.\n" in told
+    assert "<td>Lägg till &lt;skatteprognosen&gt; &amp; SKR<br>\nSe bilaga 2.</td>" in notices["karin"].html()
+    assert "returnerades" not in notices["karin"].message["Subject"]  # the subject names the stage, as always
+
+    # The stage's deadline is Friday 2026-03-13: its owners are reminded 28 and 7 days before, weeks after the return.
+    for when, sv, en, reason in [
+        ("2026-02-13T07:00", "28 dagar före tidsgränsen", "28 days before the deadline", "28 days before"),
+        ("2026-03-06T07:00", "7 dagar före tidsgränsen", "7 days before the deadline", "7 days before"),
+    ]:
+        sv, en = f"{sv} 13 mars 2026", f"{en} 13 March 2026"
+        reason = f'{reason} the deadline 2026-03-13; returned on 2026-01-20 by lars: "{STAGE_RETURNED}"'
+        clock.set(local(when))
+        planned = {row["to"]: row["reason"] for row in plan_reminders(wheel, ADMIN, None) if row["kind"] == "finish"}
+        assert planned == {"karin": reason, "maria": reason, "oskar": reason}
+        send_reminders(wheel, ADMIN, None, smtp)
+        by_to = {r.to.split(".")[0]: r for r in smtp_sink.take()}
+        assert sorted(by_to) == ["karin", "maria", "oskar"]
+
+        karin = by_to["karin"]
+        assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in karin.text()
+        assert f"   Varför nu:  returnerades 20 januari 2026 av lars; {sv}\n" in karin.text()
+        assert "   Kommentar:  Lägg till <skatteprognosen> & SKR\n               Se bilaga 2.\n" in karin.text()
+        assert "   Kommando:   arshjul stage submit ange-2027 omvarldsanalys\n" in karin.text()
+        assert "skicka in etappen när underlagen är godkända" not in karin.text()
+        html = karin.html()
+        assert f"<td>returnerades 20 januari 2026 av lars; {sv}</td>" in html
+        assert "<td>Lägg till &lt;skatteprognosen&gt; &amp; SKR<br>\nSe bilaga 2.</td>" in html
+        assert "<skatteprognosen>" not in html
+
+        oskar = by_to["oskar"]
+        assert "   To do:      it was returned: correct it and submit again\n" in oskar.text()
+        assert f"   Why now:    returned on 20 January 2026 by lars; {en}\n" in oskar.text()
+        assert "   Comment:    Lägg till <skatteprognosen> & SKR\n               Se bilaga 2.\n" in oskar.text()
+        assert f"<td>returned on 20 January 2026 by lars; {en}</td>" in oskar.html()
+        assert "<td>Lägg till &lt;skatteprognosen&gt; &amp; SKR<br>\nSe bilaga 2.</td>" in oskar.html()
+
+    # Submitted again: the approvers are asked to decide, and nothing is said of the return any more.
+    clock.set(local("2026-03-10T10:00"))
+    actions.submit_stage(wheel, "oskar", C, S)
+    clock.set(local("2026-03-12T07:00"))
+    send_reminders(wheel, ADMIN, None, smtp)
+    by_to = {r.to.split(".")[0]: r for r in smtp_sink.take()}
+    assert sorted(by_to) == ["eva", "lars"]
+    decide = by_to["lars"].text()
+    assert "   Att göra:   godkänn eller returnera det som lämnats in\n" in decide
+    assert "   Varför nu:  1 dag före tidsgränsen 13 mars 2026\n" in decide
+    assert "returnerades" not in decide and "Kommentar" not in decide

@@ -204,3 +204,24 @@ def test_a_reminder_of_a_returned_input_says_who_returned_it_when_and_why():
     missing = plan(Agenda((item("missing"),), (), PEOPLE, UNITS), at("2027-03-24T07:00"))
     assert [(d.returned_on, d.returned_by, d.comment, d.reason) for d in missing] == [
         (None, None, None, "7 days before the deadline 2027-03-31")]  # fmt: skip
+
+
+def test_a_reminder_to_finish_a_returned_stage_says_who_returned_it_when_and_why():
+    # kf's bengt returned the stage late on 20 March UTC, which is 21 March in Stockholm; it is open again
+    comment = "Komplettera prognosen\nSe bilaga"
+    back = stage("open", returned_at=dt.datetime(2027, 3, 20, 23, 30, tzinfo=dt.UTC), returned_by="bengt",
+                 return_comment=comment)  # fmt: skip
+    (due,) = plan(Agenda((back,), (), PEOPLE, UNITS), at("2027-03-24T07:00"))
+    assert (due.to.username, due.kind, due.returned_on, due.returned_by, due.comment) == (
+        "karin", "finish", "2027-03-21", "bengt", comment)  # fmt: skip
+    assert due.reason == f'7 days before the deadline 2027-03-31; returned on 2027-03-21 by bengt: "{comment}"'
+    assert due.command == "arshjul stage submit ange-2027 tertialrapport"
+    # the notice of the return is the return itself, as for an input
+    event = Happened(43, back.returned_at, "bengt", "return", comment, (back,))
+    notice = [d for d in plan(Agenda((back,), (event,), PEOPLE, UNITS), at("2027-03-21T10:00")) if d.kind == "returned"]
+    assert [(d.returned_on, d.returned_by, d.comment, d.reason) for d in notice] == [
+        (None, None, comment, "returned on 2027-03-21 by bengt")]  # fmt: skip
+    # a stage that was never returned says nothing of a return
+    assert [(d.returned_on, d.returned_by, d.comment, d.reason) for d in plan(
+        Agenda((stage("open"),), (), PEOPLE, UNITS), at("2027-03-24T07:00"))] == [
+        (None, None, None, "7 days before the deadline 2027-03-31")]  # fmt: skip

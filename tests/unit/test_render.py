@@ -460,3 +460,43 @@ def test_a_comment_of_several_lines_keeps_its_lines_in_the_html_part_escaped(loc
     done = render(person(locale), [payload("returned", comment=comment)])
     assert "<td>Lägg till &lt;elevprognosen&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in done.html
     assert "Lägg till <elevprognosen> & LSS\n" in done.text
+
+
+def returned_stage(slot: str = "before-7", days: int = 7, **changes) -> dict:
+    """A reminder to finish a stage its deciding unit returned, planned days after the return (no notice of it)."""
+    stage = {"input": None, "input_name": None, "unit": None, "unit_name": "Kommunstyrelsen",
+             "item_key": "finish:ange-2027/tertialrapport", "command": "arshjul stage submit ange-2027 tertialrapport",
+             "returned_on": "2027-05-03", "returned_by": "bengt",
+             "comment": "Komplettera <b>prognosen</b> & LSS\nSe bilaga 2."}  # fmt: skip
+    return slotted(slot, days, "finish") | stage | changes
+
+
+@pytest.mark.parametrize("slot, days, sv, en", SLOT_PHRASES)
+def test_a_reminder_to_finish_a_returned_stage_says_who_returned_it_when_and_with_what_comment(slot, days, sv, en):
+    item = returned_stage(slot=slot, days=days)
+    swedish, english = render(person("sv"), [item]), render(person("en"), [item])
+    assert "1. Tertialrapport per 30 april\n" in swedish.text
+    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in swedish.text
+    assert f"   Varför nu:  returnerades 3 maj 2027 av bengt; {sv}\n" in swedish.text
+    assert "   Kommentar:  Komplettera <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in swedish.text
+    assert f'<th align="left">Varför nu</th><td>returnerades 3 maj 2027 av bengt; {sv}</td>' in swedish.html
+    assert "<td>Komplettera &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in swedish.html
+    assert "<b>" not in swedish.html and "skicka in etappen" not in swedish.text
+    assert "   To do:      it was returned: correct it and submit again\n" in english.text
+    assert f"   Why now:    returned on 3 May 2027 by bengt; {en}\n" in english.text
+    assert "   Comment:    Komplettera <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in english.text
+    assert f'<th align="left">Why now</th><td>returned on 3 May 2027 by bengt; {en}</td>' in english.html
+    assert "<td>Komplettera &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in english.html
+
+
+def test_a_returned_stages_notice_and_the_reminder_to_finish_it_are_one_item_told_once():
+    notice = returned_stage() | {"kind": "returned", "slot": "event-42", "slot_kind": "event", "slot_days": 0,
+                                 "item_key": "returned:ange-2027/tertialrapport", "key_date": "2027-05-03",
+                                 "actor": "bengt", "returned_on": None, "returned_by": None}  # fmt: skip
+    done = render(person("sv"), [notice, returned_stage()])
+    assert "En sak i årshjulet väntar på dig" in done.text
+    assert done.text.count("returnerades 3 maj 2027 av bengt") == 1 and done.text.count("Kommentar:") == 1
+    assert "   Varför nu:  returnerades 3 maj 2027 av bengt; 7 dagar före tidsgränsen 10 maj 2027\n" in done.text
+    alone = render(person("en"), [notice])  # the notice the day it was returned, before any reminder
+    assert "   Why now:    returned on 3 May 2027 by bengt\n" in alone.text
+    assert "   Comment:    Komplettera <b>prognosen</b> & LSS\n" in alone.text
