@@ -316,7 +316,8 @@ def status(app: App, cycle_id: str | None, today: dt.date | None, fmt: str) -> N
     if cycle_id is None:
         say(f"showing {result['cycle']}, the newest cycle (name a CYCLE to see another)")
     if fmt == "csv":
-        columns = ("cycle", "stage", "input", "unit", "name", "state", "deadline", "days_left", "blocked_by", "next")
+        columns = ("cycle", "stage", "input", "unit", "name", "state", "deadline", "days_left", "blocked_by", "next",
+                   "meeting_gone")  # fmt: skip
         return emit(fmt, status_rows(result), columns)
     emit(fmt, result, render=render_status)
 

@@ -159,8 +159,12 @@ def _next_text(step: dict | None) -> str:
 def _waiting(row: dict) -> str:
     blocked = row.get("blocked_by") or []
     if row.get("inputs") and row["state"] == "open" and blocked:
-        return f"{len(blocked)} input(s) not approved (below)"
-    return "; ".join(blocked) or _next_text(row.get("next"))
+        waits = f"{len(blocked)} input(s) not approved (below)"
+    else:
+        waits = "; ".join(blocked) or _next_text(row.get("next"))
+    if row.get("meeting_gone"):  # a per-meeting stage whose meeting an `org load` removed
+        return "; ".join(filter(None, (f"meeting {row['meeting']} no longer in the organisation", waits)))
+    return waits
 
 
 def render_status(status: dict) -> str:
@@ -187,7 +191,8 @@ def status_rows(status: dict) -> list[dict]:
             rows.append({"cycle": status["cycle"], "stage": stage["key"], "input": item and item["key"],
                          "unit": item and item["unit"], "name": row["name"], "state": row["state"],
                          "deadline": row["deadline"], "days_left": row["days_left"],
-                         "blocked_by": row["blocked_by"], "next": _next_text(row["next"])})  # fmt: skip
+                         "blocked_by": row["blocked_by"], "next": _next_text(row["next"]),
+                         "meeting_gone": None if item else stage["meeting_gone"]})  # fmt: skip
     return rows
 
 

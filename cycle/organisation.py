@@ -24,7 +24,8 @@ from cycle import deadlines, log, people
 from cycle.database import Database
 from cycle.encoding import require_utf8
 from cycle.errors import Refused
-from cycle.models import Cycle, LogEntry, Meeting, Person, RoleGrant, Stage, StageState, Unit
+from cycle.models import Cycle, LogEntry, Meeting, Person, RoleGrant, Stage, Unit
+from cycle.status import without_meeting
 from workflows.definition import Organisation, PersonDef, UnitDef
 
 
@@ -44,7 +45,6 @@ class Count:
 NOTHING = Count()
 KINDS = ("units", "people", "grants", "meetings")  # the org_load entry's detail keeps each kind's total
 MOVED_WITHIN = 31  # days: a new meeting of the same organ this close to a removed one may be where it moved
-UNFINISHED = (StageState.PENDING.value, StageState.OPEN.value, StageState.SUBMITTED.value)
 MONTHS = "januari februari mars april maj juni juli augusti september oktober november december".split()
 
 
@@ -185,17 +185,16 @@ def _replace_meetings(session: Session, org: Organisation) -> _Meetings:
 def _stranded_stages(session: Session, meetings: _Meetings) -> list[str]:
     """A warning for each unfinished per-meeting stage, in any cycle, whose meeting the load removed.
 
-    The stage row keeps its meeting's date but not its organ, so stages are matched by date
-    alone: while any meeting is left on that date (another organ's, say), the stage is taken
-    to be for that one and nothing is said, even if it was the removed meeting's.
+    Matched by date alone (`status.without_meeting`, which `status` shows them by too): while any
+    meeting is left on that date (another organ's, say), the stage is taken to be for that one and
+    nothing is said, even if it was the removed meeting's.
     """
     dates = {day for _, day in meetings.gone}
-    dates -= set(session.scalars(select(Meeting.date).where(Meeting.date.in_(dates))))
     if not dates:
         return []
-    stmt = (select(Stage, Cycle).join(Cycle, Stage.cycle_id == Cycle.id)
-            .where(Stage.meeting_date.in_(dates), Stage.state.in_(UNFINISHED))
-            .order_by(Cycle.year, Cycle.id, Stage.position))  # fmt: skip
+    stmt = without_meeting(select(Stage, Cycle).join(Cycle, Stage.cycle_id == Cycle.id)
+                           .where(Stage.meeting_date.in_(dates))
+                           .order_by(Cycle.year, Cycle.id, Stage.position))  # fmt: skip
     return [_stranded(session, stage, cycle, meetings) for stage, cycle in session.execute(stmt)]
 
 

@@ -2,8 +2,9 @@
 
 Each function is one read transaction that returns plain dicts for any caller to
 render. A cycle's status loads its stages and its inputs in one query each, the role
-holders in a third and the submitters in a fourth, so its cost does not grow with the
-number of stages (no query per row).
+holders in a third, the submitters in a fourth and, when it has unfinished per-meeting
+stages, those whose meeting is gone in a fifth, so its cost does not grow with the number
+of stages (no query per row).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cycle import blockers, log, people
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the preview's calendar (holidays) loads only when a preview
     from workflows.definition import Workflow
 
 DONE_INPUT = (InputState.APPROVED.value,)
+UNFINISHED = (StageState.PENDING.value, StageState.OPEN.value, StageState.SUBMITTED.value)
 # Fixed, because strftime("%A") follows the process locale.
 WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
 # Who acts next on a row in each state: (action, role, which unit of the row).
@@ -56,7 +58,8 @@ def cycle_status(db, actor: str, cycle_id: str | None = None, today: dt.date | N
         stages = list(session.execute(select(Stage).where(Stage.cycle_id == cycle.id).order_by(Stage.position))
                       .scalars())  # fmt: skip
         inputs = _inputs_by_stage(session, cycle.id)
-        view = _View(_role_holders(session), _submitters(session, cycle.id), today)
+        gone = _meetings_gone(session, cycle.id, stages)
+        view = _View(_role_holders(session), _submitters(session, cycle.id), today, gone)
         return {
             "cycle": cycle.id, "workflow": cycle.workflow_id, "year": cycle.year, "name": cycle.name,
             "timezone": cycle.timezone, "today": today.isoformat(),
@@ -67,8 +70,8 @@ def cycle_status(db, actor: str, cycle_id: str | None = None, today: dt.date | N
 class _View:
     """Turns loaded rows into status dicts; holds what every row needs."""
 
-    def __init__(self, holders: dict, submitters: dict, today: dt.date):
-        self.holders, self.submitters, self.today = holders, submitters, today
+    def __init__(self, holders: dict, submitters: dict, today: dt.date, gone: frozenset[str] = frozenset()):
+        self.holders, self.submitters, self.today, self.gone = holders, submitters, today, gone
 
     def stage(self, stage: Stage, siblings: list[Stage], inputs: list[InputItem]) -> dict:
         done = stage.state in blockers.DONE_STAGE
@@ -83,6 +86,7 @@ class _View:
             "next": None if blocked else self._next(STAGE_NEXT, stage, submitter),
             "inputs_approved": sum(1 for i in inputs if i.state in DONE_INPUT),
             "inputs": [self.input(stage, i) for i in inputs],
+            "meeting_gone": stage.key in self.gone,
         }  # fmt: skip
 
     def input(self, stage: Stage, item: InputItem) -> dict:
@@ -152,6 +156,26 @@ def _role_holders(session: Session) -> dict[tuple[str, str], list[str]]:
     for role, unit, username in session.execute(stmt):
         holders[(role, unit)].append(username)
     return holders
+
+
+def without_meeting(stmt: Select) -> Select:
+    """`stmt`, a select of stages, narrowed to the unfinished per-meeting ones whose meeting is gone.
+
+    A stage row keeps its meeting's date but not its organ, so stages are matched by date
+    alone: while any meeting is left on that date (another organ's, say), the stage is taken
+    to be for that one. `org load` warns of these when it removes their meeting; `status`
+    keeps showing them.
+    """
+    left = select(Meeting.id).where(Meeting.date == Stage.meeting_date).exists()
+    return stmt.where(Stage.meeting_date.is_not(None), Stage.state.in_(UNFINISHED), ~left)
+
+
+def _meetings_gone(session: Session, cycle_id: str, stages: list[Stage]) -> frozenset[str]:
+    """The keys of the cycle's stages that wait for a meeting no longer in the organisation (no query when it has
+    no unfinished per-meeting stage)."""
+    if not any(s.meeting_date is not None and s.state in UNFINISHED for s in stages):
+        return frozenset()
+    return frozenset(session.execute(without_meeting(select(Stage.key).where(Stage.cycle_id == cycle_id))).scalars())
 
 
 def _submitters(session: Session, cycle_id: str) -> dict[tuple, str]:

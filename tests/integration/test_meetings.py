@@ -9,7 +9,7 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from cycle import actions, cycles, organisation
+from cycle import actions, cycles, organisation, status
 from cycle.models import LogEntry, Meeting, Stage
 from tests.wheel import PEOPLE, UNITS, WHEEL, started
 from workflows.definition import MeetingDef, Organisation
@@ -127,3 +127,27 @@ def test_when_two_organs_move_a_meeting_that_day_the_stage_follows_the_one_its_o
         '; if it moved to 2027-04-21: arshjul deadline set test-2027 ekrapport@2027-04-14 2027-04-14 -m "KS '
         'sammanträder 21 april i stället för 14 april"'
     )
+
+
+def gone(db, cid: str) -> dict[str, bool]:
+    """Each stage of the cycle's status: whether it is shown as waiting for a meeting that is gone."""
+    return {row["key"]: row["meeting_gone"] for row in status.cycle_status(db, "admin", cid)["stages"]}
+
+
+def test_status_shows_each_unfinished_stage_whose_meeting_is_gone_while_no_meeting_is_left_on_its_date(db):
+    cid = started(db)
+    assert set(gone(db, cid).values()) == {False}
+    actions.open_stage(db, "anna", cid, "ekrapport@2027-02-10")
+    actions.submit_stage(db, "anna", cid, "ekrapport@2027-02-10")  # submitted: still unfinished
+    for who, act in (("anna", actions.open_stage), ("anna", actions.submit_stage), ("per", actions.approve_stage)):
+        act(db, who, cid, "ekrapport@2027-09-22")  # approved: its meeting is of no more concern
+    load(db, *meetings(dt.date(2027, 2, 17), dt.date(2027, 9, 29)))  # all three KS meetings of 2027 gone
+    assert gone(db, cid) == {"analys": False, "budget": False, "ekrapport@2027-02-10": True,
+                             "ekrapport@2027-04-14": True, "ekrapport@2027-09-22": False}  # fmt: skip
+    # Matched by date as the load's warning is: KF meeting on 14 April is taken to be that stage's meeting.
+    load(db, *meetings(dt.date(2027, 2, 17), dt.date(2027, 9, 29)), *meetings(APR_14, unit="kf"))
+    assert gone(db, cid)["ekrapport@2027-04-14"] is False
+    # Moving the deadline to the new meeting does not bring the old one back: the stage is still shown.
+    actions.return_stage(db, "per", cid, "ekrapport@2027-02-10", comment="Mötet flyttas")  # open again
+    actions.set_deadline(db, "anna", cid, "ekrapport@2027-02-10", dt.date(2027, 2, 10), "KS sammanträder 17 februari")
+    assert gone(db, cid)["ekrapport@2027-02-10"] is True
