@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import sqlite3
 import uuid
 from pathlib import Path
 
@@ -35,6 +37,34 @@ def pg_url() -> str | None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"CI=true but {PG_ENV} is not set: the PostgreSQL cases must run in CI")
     return None
+
+
+def settled(path: Path) -> Path:
+    """`path`, a closed SQLite file, with its WAL written back and gone: the file alone is the whole database,
+    so a byte copy of it is another real SQLite file with the same content."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    left = sorted(p.name for p in path.parent.iterdir() if p.name.startswith(f"{path.name}-"))
+    assert not left, f"{path} is still open somewhere: {left}"
+    return path
+
+
+def copied(source: Path, target: Path) -> str:
+    """A copy of the settled SQLite file `source` at `target`, as a URL."""
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture(scope="session")
+def sqlite_migrated(tmp_path_factory) -> Path:
+    """One SQLite file migrated to the newest revision, made once per session; each test that wants a
+    fresh database gets a copy of it (running the migrations again would give the same file)."""
+    path = tmp_path_factory.mktemp("migrated") / "arshjul.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    return settled(path)
 
 
 class PgTemplate:
@@ -81,13 +111,10 @@ def pg_template():
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path) -> str:
-    """A fresh, migrated, empty database: an SQLite file, or a PostgreSQL database."""
+    """A fresh, migrated, empty database: an SQLite file (a copy of `sqlite_migrated`), or a PostgreSQL
+    database (a copy of the session's migrated template)."""
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'arshjul.db'}"
-        engine = make_engine(url)
-        upgrade(engine)
-        engine.dispose()
-        return url
+        return copied(request.getfixturevalue("sqlite_migrated"), tmp_path / "arshjul.db")
     template: PgTemplate = request.getfixturevalue("pg_template")
     url = template.fresh()
     request.addfinalizer(lambda: template.drop(make_url(url).database))

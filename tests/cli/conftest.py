@@ -22,6 +22,7 @@ from cycle import cycles, organisation
 from cycle.clock import FixedClock
 from cycle.database import Database
 from cycle.schema import upgrade
+from tests.conftest import ANGE, ANGE_ORG, copied, settled
 from tests.integration.conftest import smtp_sink  # noqa: F401 - the real SMTP server fixture, shared
 
 CYCLE = "ange-2027"
@@ -64,20 +65,28 @@ def migrated(path: Path) -> str:
 
 
 @pytest.fixture
-def empty_url(tmp_path) -> str:
+def empty_url(tmp_path, sqlite_migrated) -> str:
     """A migrated database with nobody in it."""
-    return migrated(tmp_path / "empty.db")
+    return copied(sqlite_migrated, tmp_path / "empty.db")
+
+
+@pytest.fixture(scope="session")
+def started_file(tmp_path_factory, sqlite_migrated) -> Path:
+    """The SQLite file behind `url`, made once per session (the clock is fixed, so every build is the same)."""
+    from workflows.loader import load_organisation, load_workflow
+
+    path = tmp_path_factory.mktemp("started") / "arshjul.db"
+    db = Database(copied(sqlite_migrated, path), clock=FixedClock(MONDAY))
+    organisation.load_organisation(db, "nils", load_organisation(ANGE_ORG))
+    cycles.start_cycle(db, "nils", load_workflow(ANGE), 2027)
+    db.dispose()
+    return settled(path)
 
 
 @pytest.fixture
-def url(tmp_path, ange, ange_org) -> str:
-    """The Ånge organisation and cycle ange-2027, started on MONDAY; nothing moved yet."""
-    url = migrated(tmp_path / "arshjul.db")
-    db = Database(url, clock=FixedClock(MONDAY))
-    organisation.load_organisation(db, "nils", ange_org)
-    cycles.start_cycle(db, "nils", ange, 2027)
-    db.dispose()
-    return url
+def url(tmp_path, started_file) -> str:
+    """The Ånge organisation and cycle ange-2027, started on MONDAY; nothing moved yet (a copy of one file)."""
+    return copied(started_file, tmp_path / "arshjul.db")
 
 
 @pytest.fixture
