@@ -7,10 +7,12 @@ Both runners fail a test on any traceback in stderr: a traceback is a bug.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,11 +110,27 @@ def cli(url, clock):
     return invoke
 
 
+@functools.cache
 def arshjul_command() -> list[str]:
-    """The installed console script; it must be there (pip install -e .)."""
-    found = shutil.which("arshjul") or str(Path(sys.executable).with_name("arshjul"))
-    assert Path(found).exists(), "the arshjul command is not installed: pip install -e ."
+    """The installed console script; it must be there (pip install -e .).
+
+    The one pip installed for the interpreter running the tests (in sysconfig's scripts folder) comes
+    before anything else on PATH: a version manager's shim there (pyenv's) runs that same script, but
+    only after ~0.1 s of its own for every command."""
+    for script in (Path(sysconfig.get_path("scripts")) / "arshjul", Path(sys.executable).with_name("arshjul")):
+        if script.exists():
+            return [str(script)]
+    found = shutil.which("arshjul")
+    assert found, "the arshjul command is not installed: pip install -e ."
     return [found]
+
+
+def run_arshjul(*args: str, cwd: Path, env: dict | None = None) -> Ran:
+    """The installed `arshjul` in a subprocess, in `cwd`, with a clean environment."""
+    proc = subprocess.run(
+        [*arshjul_command(), *args], capture_output=True, cwd=cwd, timeout=120, env=clean_env(**(env or {})),
+    )  # fmt: skip
+    return Ran(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
 
 
 @pytest.fixture
@@ -120,10 +138,6 @@ def run(tmp_path):
     """Run the installed `arshjul` in a subprocess, in tmp_path, with a clean environment."""
 
     def call(*args: str, env: dict | None = None, cwd: Path | None = None) -> Ran:
-        proc = subprocess.run(
-            [*arshjul_command(), *args], capture_output=True, cwd=cwd or tmp_path, timeout=120,
-            env=clean_env(**(env or {})),
-        )  # fmt: skip
-        return Ran(proc.returncode, proc.stdout.decode("utf-8"), proc.stderr.decode("utf-8"))
+        return run_arshjul(*args, cwd=cwd or tmp_path, env=env)
 
     return call
