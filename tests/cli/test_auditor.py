@@ -16,21 +16,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import CYCLE, INPUT, STAGE, arshjul_command, clean_env
-from tests.conftest import ANGE_ORG
+from tests.cli.conftest import CYCLE, INPUT, STAGE, arshjul_command, clean_env, run_arshjul
+from tests.conftest import ANGE_ORG, copied, settled
 
 ROW = f"input '{INPUT}' from unit 'bou' to stage '{STAGE}' of {CYCLE}"
 
 
-@pytest.fixture
-def worked(run, url) -> str:
-    """The Ånge cycle with a stage opened and an input submitted, returned and resubmitted."""
+@pytest.fixture(scope="module")
+def worked_file(tmp_path_factory, started_file) -> Path:
+    """The Ånge cycle with a stage opened and an input submitted, returned and resubmitted, by the installed
+    command, once for this module: the tests read it or alter it, each in its own copy (`worked`)."""
+    folder = tmp_path_factory.mktemp("worked")
+    url = copied(started_file, folder / "arshjul.db")
     for args in (["--as", "oskar", "stage", "open", CYCLE, STAGE],
                  ["--as", "sara", "input", "submit", CYCLE, STAGE, INPUT, "--unit", "bou"],
                  ["--as", "lars", "input", "return", CYCLE, STAGE, INPUT, "--unit", "bou", "-m", "Saknar prognos"],
                  ["--as", "sara", "input", "submit", CYCLE, STAGE, INPUT, "--unit", "bou"]):  # fmt: skip
-        assert run("--db", url, *args).code == 0
-    return url
+        ran = run_arshjul("--db", url, *args, cwd=folder)
+        assert ran.code == 0, ran.stderr
+    return settled(folder / "arshjul.db")
+
+
+@pytest.fixture
+def worked(worked_file, tmp_path) -> str:
+    """A copy of `worked_file` of this test's own, where the test's other files are."""
+    return copied(worked_file, tmp_path / "arshjul.db")
 
 
 def file_of(url: str) -> Path:
