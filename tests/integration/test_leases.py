@@ -11,6 +11,7 @@ event.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import threading
 from collections import Counter
@@ -115,6 +116,26 @@ def received_once_each(sink: GatedSink, db: Database) -> None:
     assert set(ids) == {r["message_id"] for r in list_reminders(db, "nils")}
 
 
+@contextlib.contextmanager
+def second_node(db_url: str, clock, relay, node_a):
+    """Node B, on its own connection to the same database and relay as node A; both transports closed after."""
+    node_b_db = Database(db_url, clock=clock)
+    node_b = Node(node_b_db, relay, "node-b")
+    try:
+        yield node_b_db, node_b
+    finally:
+        node_b_db.dispose()
+        node_a.transport.close()
+        node_b.transport.close()
+
+
+def all_sent_once(queued, relay, node_a, node_b) -> None:
+    """Neither node failed, the relay took each message once, and the outbox has them all as sent."""
+    assert node_a.error is None and node_b.error is None, (node_a.error, node_b.error)
+    received_once_each(relay, queued)
+    assert {r["status"] for r in list_reminders(queued, "nils")} == {"sent"}
+
+
 def test_a_message_handed_to_a_slow_relay_near_the_end_of_its_lease_is_not_sent_by_another_node(
     queued, clock, db_url, relay
 ):
@@ -127,19 +148,11 @@ def test_a_message_handed_to_a_slow_relay_near_the_end_of_its_lease_is_not_sent_
     wait(relay.entered[2], "node A's second message at the relay")
     clock.advance(outbox.LEASE / 2 + dt.timedelta(minutes=1))  # node A's claim of its batch has run out
 
-    node_b_db = Database(db_url, clock=clock)
-    try:
-        node_b = Node(node_b_db, relay, "node-b")
+    with second_node(db_url, clock, relay, node_a) as (_, node_b):
         node_b._run()  # in this thread: node B claims what is free and sends it
         relay.gates[2].set()
         assert node_a.join(), "node A did not finish"
-    finally:
-        node_b_db.dispose()
-        node_a.transport.close()
-        node_b.transport.close()
-    assert node_a.error is None and node_b.error is None, (node_a.error, node_b.error)
-    received_once_each(relay, queued)
-    assert {r["status"] for r in list_reminders(queued, "nils")} == {"sent"}
+    all_sent_once(queued, relay, node_a, node_b)
     # Node A renewed its lease as it handed the second message over: node B left it alone.
     assert (node_a.tally["messages"], node_a.tally["taken_over"]) == (2, 2)
     assert (node_b.tally["messages"], node_b.tally["taken_over"]) == (2, 0)
@@ -154,20 +167,12 @@ def test_a_send_that_outlasts_its_lease_is_cut_off_before_another_node_may_take_
     clock.advance(outbox.LEASE)
     node_a.join()  # node A gives up on the relay before its lease ends: its send is over
 
-    node_b_db = Database(db_url, clock=clock)
-    try:
-        node_b = Node(node_b_db, relay, "node-b")
+    with second_node(db_url, clock, relay, node_a) as (node_b_db, node_b):
         node_b._run()  # node B claims what is free: whatever node A was no longer sending
         relay.open_all()  # the relay answers node A at last
         assert node_a.join(), "node A did not finish"
         clock.advance(dt.timedelta(minutes=1))
         again = deliver(node_b_db, node_b.transport, worker="node-b")
-    finally:
-        node_b_db.dispose()
-        node_a.transport.close()
-        node_b.transport.close()
-    assert node_a.error is None and node_b.error is None, (node_a.error, node_b.error)
-    received_once_each(relay, queued)
-    assert {r["status"] for r in list_reminders(queued, "nils")} == {"sent"}
+    all_sent_once(queued, relay, node_a, node_b)
     assert (node_a.tally["messages"], node_a.tally["retrying"], node_a.tally["taken_over"]) == (0, 1, 3)
     assert (node_b.tally["messages"], again["messages"]) == (3, 1)

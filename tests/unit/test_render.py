@@ -404,21 +404,27 @@ def returned_input(kind: str = "submit", slot: str = "before-7", days: int = 7, 
     return slotted(slot, days, kind) | back | changes
 
 
+def tells_the_return(swedish, english, by: str, first_line: str, sv: str, en: str) -> None:
+    """Both languages say, in text and HTML, that the work was returned on 3 May 2027 by `by`, with its
+    comment of two lines (`first_line`, then "Se bilaga 2."), escaped and line by line in HTML."""
+    html_comment = f"<td>{escape(first_line)}<br>\nSe bilaga 2.</td>"
+    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in swedish.text
+    assert f"   Varför nu:  returnerades 3 maj 2027 av {by}; {sv}\n" in swedish.text
+    assert f"   Kommentar:  {first_line}\n               Se bilaga 2.\n" in swedish.text
+    assert f'<th align="left">Varför nu</th><td>returnerades 3 maj 2027 av {by}; {sv}</td>' in swedish.html
+    assert html_comment in swedish.html and "<b>" not in swedish.html
+    assert "   To do:      it was returned: correct it and submit again\n" in english.text
+    assert f"   Why now:    returned on 3 May 2027 by {by}; {en}\n" in english.text
+    assert f"   Comment:    {first_line}\n               Se bilaga 2.\n" in english.text
+    assert f'<th align="left">Why now</th><td>returned on 3 May 2027 by {by}; {en}</td>' in english.html
+    assert html_comment in english.html
+
+
 @pytest.mark.parametrize("slot, days, sv, en", SLOT_PHRASES)
 def test_a_reminder_of_a_returned_input_says_who_returned_it_when_and_with_what_comment(slot, days, sv, en):
     item = returned_input(slot=slot, days=days)
     swedish, english = render(person("sv"), [item]), render(person("en"), [item])
-    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in swedish.text
-    assert f"   Varför nu:  returnerades 3 maj 2027 av eva; {sv}\n" in swedish.text
-    assert "   Kommentar:  Lägg till <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in swedish.text
-    assert f'<th align="left">Varför nu</th><td>returnerades 3 maj 2027 av eva; {sv}</td>' in swedish.html
-    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in swedish.html
-    assert "<b>" not in swedish.html
-    assert "   To do:      it was returned: correct it and submit again\n" in english.text
-    assert f"   Why now:    returned on 3 May 2027 by eva; {en}\n" in english.text
-    assert "   Comment:    Lägg till <b>prognosen</b> & LSS\n" in english.text
-    assert f'<th align="left">Why now</th><td>returned on 3 May 2027 by eva; {en}</td>' in english.html
-    assert "<td>Lägg till &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in english.html
+    tells_the_return(swedish, english, "eva", "Lägg till <b>prognosen</b> & LSS", sv, en)
 
 
 def test_a_reminder_of_a_returned_input_whose_slot_passed_before_the_return_or_a_move_says_what_happened():
@@ -475,18 +481,8 @@ def returned_stage(slot: str = "before-7", days: int = 7, **changes) -> dict:
 def test_a_reminder_to_finish_a_returned_stage_says_who_returned_it_when_and_with_what_comment(slot, days, sv, en):
     item = returned_stage(slot=slot, days=days)
     swedish, english = render(person("sv"), [item]), render(person("en"), [item])
-    assert "1. Tertialrapport per 30 april\n" in swedish.text
-    assert "   Att göra:   det har returnerats: rätta och lämna in igen\n" in swedish.text
-    assert f"   Varför nu:  returnerades 3 maj 2027 av bengt; {sv}\n" in swedish.text
-    assert "   Kommentar:  Komplettera <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in swedish.text
-    assert f'<th align="left">Varför nu</th><td>returnerades 3 maj 2027 av bengt; {sv}</td>' in swedish.html
-    assert "<td>Komplettera &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in swedish.html
-    assert "<b>" not in swedish.html and "skicka in etappen" not in swedish.text
-    assert "   To do:      it was returned: correct it and submit again\n" in english.text
-    assert f"   Why now:    returned on 3 May 2027 by bengt; {en}\n" in english.text
-    assert "   Comment:    Komplettera <b>prognosen</b> & LSS\n               Se bilaga 2.\n" in english.text
-    assert f'<th align="left">Why now</th><td>returned on 3 May 2027 by bengt; {en}</td>' in english.html
-    assert "<td>Komplettera &lt;b&gt;prognosen&lt;/b&gt; &amp; LSS<br>\nSe bilaga 2.</td>" in english.html
+    assert "1. Tertialrapport per 30 april\n" in swedish.text and "skicka in etappen" not in swedish.text
+    tells_the_return(swedish, english, "bengt", "Komplettera <b>prognosen</b> & LSS", sv, en)
 
 
 def test_a_returned_stages_notice_and_the_reminder_to_finish_it_are_one_item_told_once():
