@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import CYCLE, STAGE, migrated
+from tests.cli.conftest import CYCLE, STAGE
+from tests.conftest import copied
 
 
 def deadline(run, url: str) -> str:
@@ -116,18 +117,11 @@ def read_only(folder: Path):
 
 
 @pytest.fixture
-def office(tmp_path, ange, ange_org):
+def office(tmp_path, started_file):
     """A folder holding a WAL database with the Ånge cycle, closed cleanly (no -wal or -shm left)."""
-    from cycle import cycles, organisation
-    from cycle.database import Database
-
     folder = tmp_path / "office"
     folder.mkdir()
-    url = migrated(folder / "arshjul.db")
-    db = Database(url)
-    organisation.load_organisation(db, "nils", ange_org)
-    cycles.start_cycle(db, "nils", ange, 2027)
-    db.dispose()
+    copied(started_file, folder / "arshjul.db")
     assert sorted(p.name for p in folder.iterdir()) == ["arshjul.db"]
     return folder
 

@@ -165,7 +165,7 @@ def test_a_send_that_outlasts_its_lease_is_cut_off_before_another_node_may_take_
     node_a = Node(queued, relay, "node-a").start()
     wait(relay.entered[1], "node A's first message at the relay")
     clock.advance(outbox.LEASE)
-    node_a.join()  # node A gives up on the relay before its lease ends: its send is over
+    assert node_a.join(), "node A did not give up on the relay"  # before its lease ends: its send is over
 
     with second_node(db_url, clock, relay, node_a) as (node_b_db, node_b):
         node_b._run()  # node B claims what is free: whatever node A was no longer sending
