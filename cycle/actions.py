@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 from cycle import deadlines, log, people, records
 from cycle.agenda import remind_from
-from cycle.clock import require_planned_year
+from cycle.clock import WEEKDAYS, require_planned_year
 from cycle.database import Database
 from cycle.errors import BadInput, Refused, WrongState
-from cycle.lookups import find_cycle, find_input, find_stage, find_stage_input  # noqa: F401 - documented here too
+from cycle.lookups import find_cycle, find_input, find_stage, find_stage_input, row_name  # noqa: F401 - documented here too
 from cycle.machines import INPUT_MACHINE, STAGE_MACHINE, Attempt, fire
 from cycle.models import InputItem, InputState, Stage, StageState
 
@@ -61,7 +61,7 @@ STAGE_ACTIONS = {
 
 
 def _stage_action(db, actor, cycle_id, stage_key, trigger, comment, ref) -> Done:
-    label = f"stage '{stage_key}' of {cycle_id}"
+    label = row_name((cycle_id, stage_key, None, None))
     with db.writing() as connection:
         loaded = records.load_stage(connection, actor, cycle_id, stage_key)
         event = log.Event(trigger, cycle=cycle_id, stage=stage_key, comment=comment, ref=ref)
@@ -91,7 +91,7 @@ INPUT_ACTIONS = {"submit": submit_input, "approve": approve_input, "return": ret
 
 def _input_action(db, actor, where, trigger, comment, ref) -> Done:
     cycle_id, stage_key, input_key, unit = where
-    label = f"input '{input_key}' from unit '{unit}' to stage '{stage_key}' of {cycle_id}"
+    label = row_name(where)
     with db.writing() as connection:
         loaded = records.load_input(connection, actor, cycle_id, stage_key, input_key, unit)
         event = log.Event(trigger, cycle=cycle_id, stage=stage_key, input=input_key, unit=unit,
@@ -128,9 +128,7 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
         person = people.person(session, actor)
         stage = find_stage(session, cycle_id, stage_key)
         row = stage if input_key is None else find_input(session, stage, input_key, unit)
-        label = f"stage '{stage_key}' of {cycle_id}"
-        if input_key:
-            label = f"input '{input_key}' from unit '{unit}' to {label}"
+        label = row_name((cycle_id, stage_key, input_key, unit))
         people.require(person, "owner", stage.owner_unit, f"move the deadline of {label}")
         _require_deadline_movable(row, label)
         before = row.deadline
@@ -153,9 +151,6 @@ def set_deadline(db: Database, actor: str, cycle_id: str, stage_key: str, deadli
         entry = log.append(session, actor, db.clock.now(), event)
         notes = _day_off_notes(find_cycle(session, cycle_id).holidays, deadline)
         return Done(entry.seq, label, before.isoformat(), deadline.isoformat(), entry.hash, notes)
-
-
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")  # not the locale's
 
 
 def _day_off_notes(country: str, day: dt.date) -> tuple[str, ...]:

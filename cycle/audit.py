@@ -32,8 +32,9 @@ from cycle.cycles import fingerprint
 from cycle.database import Database, sqlite_path
 from cycle.encoding import not_utf8
 from cycle.errors import BadInput
+from cycle.lookups import row_name
 from cycle.models import Cycle, InputItem, InputState, LogEntry, LogHead, Stage, StageState
-from cycle.segment import GAP, LINK, Finding, Segment, row_name
+from cycle.segment import GAP, LINK, Finding, Segment
 
 AUDIT_ROLES = ("auditor", "admin")
 logger = logging.getLogger(__name__)

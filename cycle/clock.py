@@ -23,6 +23,15 @@ import zoneinfo
 
 from cycle.errors import BadInput
 
+# Written out here, not taken from the process locale (strftime), which may lack Swedish or differ per machine.
+MONTHS = {
+    "sv": ("januari", "februari", "mars", "april", "maj", "juni",
+           "juli", "augusti", "september", "oktober", "november", "december"),
+    "en": ("January", "February", "March", "April", "May", "June",
+           "July", "August", "September", "October", "November", "December"),
+}  # fmt: skip
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
 UTC = dt.UTC
 
 _DATE = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})")

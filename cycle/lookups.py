@@ -17,6 +17,14 @@ from cycle.log import LogFilter
 from cycle.models import Cycle, InputItem, LogEntry, Person, Stage, Unit
 
 
+def row_name(key: tuple) -> str:
+    """A stage or input row, by its key (cycle, stage, input, unit), as a person names it."""
+    cycle_id, stage, item, unit = key
+    if item:
+        return f"input '{item}' from unit '{unit}' to stage '{stage}' of {cycle_id}"
+    return f"stage '{stage}' of {cycle_id}"
+
+
 def find_cycle(session: Session, cycle_id: str) -> Cycle:
     cycle = session.get(Cycle, cycle_id)
     if cycle is None:

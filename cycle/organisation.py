@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cycle import deadlines, log, people
+from cycle.clock import MONTHS
 from cycle.database import Database
 from cycle.encoding import require_utf8
 from cycle.errors import Refused
@@ -45,7 +46,6 @@ class Count:
 NOTHING = Count()
 KINDS = ("units", "people", "grants", "meetings")  # the org_load entry's detail keeps each kind's total
 MOVED_WITHIN = 31  # days: a new meeting of the same organ this close to a removed one may be where it moved
-MONTHS = "januari februari mars april maj juni juli augusti september oktober november december".split()
 
 
 @dataclass(frozen=True)
@@ -260,7 +260,7 @@ def _first_deadlines(session: Session, cycle_id: str, keys: list[str]) -> dict[s
 
 def _swedish(day: dt.date, other: dt.date) -> str:
     """`9 mars`, with the year when `other` is in another one."""
-    return f"{day.day} {MONTHS[day.month - 1]}" + (f" {day.year}" if day.year != other.year else "")
+    return f"{day.day} {MONTHS['sv'][day.month - 1]}" + (f" {day.year}" if day.year != other.year else "")
 
 
 def _digest(org: Organisation) -> str:

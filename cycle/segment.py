@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from cycle import log
 from cycle.database import Database
+from cycle.lookups import row_name
 
 STATE_EVENTS = frozenset({"open", "submit", "approve", "return", "close"})
 BATCH = 5000
@@ -170,14 +171,6 @@ def state_moved(key: tuple, before, was) -> str:
 
 def deadline_moved(key: tuple, _before, _was) -> str:
     return f"it moves the deadline of {row_name(key)} from a date the log never gave it"
-
-
-def row_name(key: tuple) -> str:
-    """A stage or input row, by its key (cycle, stage, input, unit), as a person names it."""
-    cycle_id, stage, item, unit = key
-    if item:
-        return f"input '{item}' from unit '{unit}' to stage '{stage}' of {cycle_id}"
-    return f"stage '{stage}' of {cycle_id}"
 
 
 def follows(spans: dict, later: dict, initial, moved) -> Finding | None:

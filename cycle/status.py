@@ -18,6 +18,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from cycle import blockers, log, people
+from cycle.clock import WEEKDAYS
 from cycle.errors import BadInput, NotFound
 from cycle.lookups import find_cycle, require_log_subjects
 from cycle.models import Cycle, InputItem, InputState, LogEntry, Meeting, RoleGrant, Stage, StageState, Unit
@@ -30,8 +31,6 @@ if TYPE_CHECKING:  # the preview's calendar (holidays) loads only when a preview
 
 DONE_INPUT = (InputState.APPROVED.value,)
 UNFINISHED = (StageState.PENDING.value, StageState.OPEN.value, StageState.SUBMITTED.value)
-# Fixed, because strftime("%A") follows the process locale.
-WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
 # Who acts next on a row in each state: (action, role, which unit of the row).
 STAGE_NEXT = {
     StageState.PENDING.value: ("open", "owner", "owner_unit"),

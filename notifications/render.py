@@ -36,18 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cycle.clock import MONTHS
+
 if TYPE_CHECKING:
     import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
 LOCALES = ("sv", "en")
 DEFAULT_LOCALE = "sv"
-MONTHS = {
-    "sv": ("januari", "februari", "mars", "april", "maj", "juni",
-           "juli", "augusti", "september", "oktober", "november", "december"),
-    "en": ("January", "February", "March", "April", "May", "June",
-           "July", "August", "September", "October", "November", "December"),
-}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from cycle.clock import MONTHS
+
 STAGE_ROLES = ("owner", "contributor", "approver")
 GLOBAL_ROLES = ("auditor", "admin")
 ROLES = STAGE_ROLES + GLOBAL_ROLES
 LOCALES = ("sv", "en")
-# Fixed, because calendar.month_name follows the process locale.
-MONTHS = "January February March April May June July August September October November December".split()
 # A cycle for Y spans the analysis in Y-1 to the annual report in Y+1 (domain.md).
 MAX_YEAR_OFFSET = 1
 EXPECTED = "expected Y-MM-DD, Y-1-MM-DD or Y+1-MM-DD"
@@ -67,7 +67,7 @@ class DeadlineRule:
             raise ValueError(f"{text} does not exist in every year; use {year}-02-28 or {year}-03-01")
         last = calendar.monthrange(2001, month)[1]  # a common year: the rule must hold in every year
         if not 1 <= day <= last:
-            raise ValueError(f"{MONTHS[month - 1]} has no day {day} ({EXPECTED})")
+            raise ValueError(f"{MONTHS['en'][month - 1]} has no day {day} ({EXPECTED})")
         return cls(offset, month, day)
 
 
