@@ -23,7 +23,6 @@ from cli import arshjul
 from cycle import cycles, organisation
 from cycle.clock import FixedClock
 from cycle.database import Database
-from cycle.schema import upgrade
 from tests.conftest import ANGE, ANGE_ORG, copied, settled
 from tests.integration.conftest import smtp_sink  # noqa: F401 - the real SMTP server fixture, shared
 
@@ -56,14 +55,6 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
-
-
-def migrated(path: Path) -> str:
-    url = sqlite_url(path)
-    db = Database(url)
-    upgrade(db.engine)
-    db.dispose()
-    return url
 
 
 @pytest.fixture
