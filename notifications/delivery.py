@@ -107,7 +107,7 @@ def _hand_back(db: Database, worker: str, tried: outbox.Claimed, untried: list[o
 
 
 def send_one(db: Database, transport: Transport, worker: str, claimed: outbox.Claimed,
-             snapshot: digest.Snapshot, lease: dt.timedelta = outbox.LEASE) -> Counter:  # fmt: skip
+             snapshot: digest.Snapshot, lease: dt.timedelta) -> Counter:  # fmt: skip
     """One attempt at one claimed message, brought up to date by `snapshot`, recorded; what it adds to the tally.
 
     The lease is renewed just before the message is handed over, and the send is given up before the renewed

@@ -34,7 +34,7 @@ from cycle import agenda
 from cycle.database import Database
 from notifications import outbox, planner
 from notifications.mail import Letter
-from notifications.render import entries
+from notifications.render import entries, render
 
 
 @dataclass(frozen=True)
@@ -80,8 +80,6 @@ def read(db: Database, batch: list[outbox.Claimed], last: Snapshot | None = None
 
 def revise(claimed: outbox.Claimed, snapshot: Snapshot) -> Revised:
     """`claimed` as it should go out at the snapshot's moment."""
-    from notifications.render import render  # jinja2 only where messages are built
-
     queued = snapshot.items.get(claimed.id, [])
     if not queued:  # nothing to judge it by: sent as it was stored
         return Revised(claimed.letter, claimed.items)
@@ -90,13 +88,14 @@ def revise(claimed: outbox.Claimed, snapshot: Snapshot) -> Revised:
     kept = planner.standing(snapshot.agenda, snapshot.at, own)
     if not kept:
         return Revised(None, 0, why=_nothing_left(claimed, len(queued), len(queued) - len(own)))
+    items = len(entries(kept))
     if kept == queued:
-        return Revised(claimed.letter, len(entries(kept)))
+        return Revised(claimed.letter, items)
     recipient = {"username": claimed.recipient, "name": claimed.letter.to_name, "locale": claimed.locale}
     rendered = render(recipient, kept)
     letter = dataclasses.replace(claimed.letter, subject=rendered.subject, text=rendered.text, html=rendered.html,
                                  date=snapshot.at)  # fmt: skip
-    return Revised(letter, len(entries(kept)), changed=True)
+    return Revised(letter, items, changed=True)
 
 
 def _nothing_left(claimed: outbox.Claimed, queued: int, superseded: int) -> str:

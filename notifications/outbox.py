@@ -50,7 +50,7 @@ from cycle.models import OutboxItem, OutboxMessage, OutboxStatus
 from notifications.errors import DeliveryFailed, RelayDown, UnsafeHeader
 from notifications.mail import Letter, compose, message_id
 from notifications.planner import Due
-from notifications.render import entries
+from notifications.render import entries, render
 
 LEASE = dt.timedelta(minutes=15)  # far longer than one claimed batch takes to send
 LEASE_TIMEOUTS = 3  # a lease is at least this many times the transport's timeout (`require_lease`)
@@ -154,8 +154,6 @@ def _insert_items(session: Session, outbox_id: int, group: list[Due]) -> list[Du
 
 def _fill(row: OutboxMessage, items: list[Due], sender: Address) -> bool:
     """Render the digest into the row; an unsafe header fails the row with the reason."""
-    from notifications.render import render  # jinja2 only where messages are built
-
     rendered = render({"username": row.recipient, "name": row.name, "locale": row.locale},
                       [d.payload() for d in items])  # fmt: skip
     row.subject, row.body_text, row.body_html = rendered.subject, rendered.text, rendered.html
@@ -244,7 +242,7 @@ def later(session: Session, batch: list[Claimed]) -> dict[int, list[dict]]:
     return found
 
 
-def renew(db: Database, worker: str, claimed: Claimed, lease: dt.timedelta = LEASE) -> dt.datetime | None:
+def renew(db: Database, worker: str, claimed: Claimed, lease: dt.timedelta) -> dt.datetime | None:
     """Just before `worker` hands `claimed` over: its lease on it, renewed to run `lease` from now; None if it
     no longer holds the row (another sender claimed it, or by the clock its lease has run out, so that another
     may claim it at any moment). The renewal is one write transaction, so it and a claim never overlap."""

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from cycle.agenda import Agenda, Happened, Recipient, Work
-from cycle.clock import zone
+from cycle.clock import local_date, zone
 from workflows.definition import ReminderPolicy
 
 DUE_FROM = dt.time(7, 0)  # local time from which a slot's day counts as reached
@@ -239,7 +239,8 @@ def _returned(work: Work) -> str:
     """What a reminder's reason adds for returned work: `; returned on 2027-03-21 by eva: "Fel i tabell 3"`."""
     if work.returned_at is None:
         return ""
-    return f'; returned on {_local_date(work.returned_at, work)} by {work.returned_by}: "{work.return_comment or ""}"'
+    on = local_date(work.returned_at, work.timezone).isoformat()
+    return f'; returned on {on} by {work.returned_by}: "{work.return_comment or ""}"'
 
 
 def _turn(agenda: Agenda, work: Work, at: dt.datetime, slot: Slot, reason: str) -> Iterator[Due]:
@@ -297,16 +298,12 @@ def _return_told(work: Work, kind: str) -> dict:
     owners, to finish it) tells of the return; notices do not: a `returned` notice is the return itself."""
     if work.returned_at is None or kind not in ("submit", "escalation", "finish"):
         return {}
-    return {"returned_on": _local_date(work.returned_at, work), "returned_by": work.returned_by,
+    return {"returned_on": local_date(work.returned_at, work.timezone).isoformat(), "returned_by": work.returned_by,
             "comment": work.return_comment}  # fmt: skip
 
 
 def _since(work: Work) -> str | None:
-    return None if work.since is None else _local_date(work.since, work)
-
-
-def _local_date(moment: dt.datetime, work: Work) -> str:
-    return moment.astimezone(zone(work.timezone)).date().isoformat()
+    return None if work.since is None else local_date(work.since, work.timezone).isoformat()
 
 
 def item_key(kind: str, work: Work, unit: str | None = None) -> str:
@@ -358,7 +355,7 @@ def _notices(agenda: Agenda) -> Iterator[tuple[Happened, int]]:
         yield max(same, key=lambda e: e.seq), len(same)
 
 
-def _for_event(agenda: Agenda, event: Happened, at: dt.datetime, returns: int = 1) -> Iterator[Due]:
+def _for_event(agenda: Agenda, event: Happened, at: dt.datetime, returns: int) -> Iterator[Due]:
     first = event.work[0]
     when = event.at.astimezone(zone(first.timezone)).date()
     slot = Slot(f"event-{event.seq}", when)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cycle.clock import MONTHS
+from notifications.planner import NOTICES
 
 if TYPE_CHECKING:
     import jinja2
@@ -145,7 +146,6 @@ def urgency(item: dict) -> tuple:
     return (item["days"], item["cycle"], item["stage"], item["input"] or "", item["unit"] or "", item["item_key"])
 
 
-NOTICES = ("opened", "returned")
 ACTS = ("submit", "finish")  # the reminders a notice may tell with
 TOLD = ("kind", "key_date", "actor", "comment", "returns")  # what of a notice a reminder tells it with
 
