@@ -155,14 +155,12 @@ def _debugging(ctx: click.Context) -> bool:
 
 
 def _unexpected(ctx: click.Context, err: Exception) -> Failure:
-    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    # Connection refused, a locked or unreadable file, a file that is not a database;
-    # not IntegrityError and its kind, which are bugs.
-    if sqlalchemy_exc and type(err) in (sqlalchemy_exc.OperationalError, sqlalchemy_exc.DatabaseError):
-        from cycle.database import cannot_use
+    if "sqlalchemy.exc" in sys.modules:  # else no database was used, and nothing of it is loaded for this message
+        from cycle.database import outage
 
-        url = ctx.find_root().params.get("url", DEFAULT_DB)
-        return Failure(cannot_use(url, err).lines(), 2)
+        down = outage(ctx.find_root().params.get("url", DEFAULT_DB), err)
+        if down is not None:
+            return Failure(down.lines(), 2)
     return Failure([f"internal error: {type(err).__name__}: {err} (run with --debug for a traceback)"], INTERNAL_ERROR)
 
 

@@ -18,7 +18,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, inspect, make_url, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -359,6 +359,12 @@ def schema_revision(engine: Engine | Connection) -> str | None:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DBAPIError as err:
         raise cannot_use(engine.engine.url, err) from err
+
+
+def outage(url: str | URL, err: Exception) -> BadInput | None:
+    """`err` as `cannot_use` tells it if the database was unreachable, locked, restarting or no database at all;
+    None for anything else (IntegrityError and its kind are bugs, not outages)."""
+    return cannot_use(url, err) if type(err) in (OperationalError, DatabaseError) else None
 
 
 def cannot_use(url: str | URL, err: Exception) -> BadInput:

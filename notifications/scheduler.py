@@ -15,9 +15,7 @@ import signal
 import threading
 from collections.abc import Callable
 
-from sqlalchemy.exc import DatabaseError, OperationalError
-
-from cycle.database import Database, cannot_use
+from cycle.database import Database, outage
 from cycle.errors import ArshjulError
 from notifications.transport import Transport
 
@@ -73,10 +71,11 @@ def _tick(db: Database, actor: str, transport: Transport, echo: Callable[[str], 
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {_one_line(err)}")
         return
     except Exception as err:  # a database outage or a bug must not end a long-running scheduler
-        if type(err) in (OperationalError, DatabaseError):  # not IntegrityError and its kind, which are bugs
-            # Unreachable, restarting, refusing connections: an outage, not a bug. The pool finds a
-            # dropped connection out before the next tick uses it (pool_pre_ping), so that tick works.
-            echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {_one_line(cannot_use(db.url, err))}")
+        down = outage(db.url, err)
+        if down is not None:
+            # Not a bug. The pool finds a dropped connection out before the next tick uses it
+            # (pool_pre_ping), so that tick works.
+            echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {_one_line(down)}")
             return
         echo(f"{started:%Y-%m-%dT%H:%M:%SZ} tick failed: {type(err).__name__}: {err}")
         # Not one of ours, so possibly a bug: keep its traceback for whoever reads the log.
